@@ -1,0 +1,1 @@
+"""Pipeline stages: each a pure core, its adapters, and a thin Faust agent."""

@@ -1,0 +1,1 @@
+"""Bias monitor stage: windowed distributions of accepted records against the spec's targets."""

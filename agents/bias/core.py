@@ -1,0 +1,111 @@
+"""Tumbling windows over accepted records, compared with the spec's target shares.
+
+Pure: timestamps come in with the records (event time) or from the caller (idle flush).
+A window closes when it holds ``max_records`` records, when a record's time falls past
+its end, or when the caller flushes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+EPS = 1e-4
+WARN, CRITICAL = 0.1, 0.2
+
+
+def psi(observed: dict[str, float], target: dict[str, float]) -> float:
+    """Population stability index, with EPS smoothing of empty categories."""
+    total = 0.0
+    for cat in set(observed) | set(target):
+        o, t = max(observed.get(cat, 0.0), EPS), max(target.get(cat, 0.0), EPS)
+        total += (o - t) * math.log(o / t)
+    return total
+
+
+def jsd(observed: dict[str, float], target: dict[str, float]) -> float:
+    """Jensen-Shannon divergence in bits, in [0, 1]."""
+    def kl(p: dict[str, float], q: dict[str, float]) -> float:
+        return sum(pv * math.log2(pv / q[c]) for c, pv in p.items() if pv > 0)
+
+    cats = set(observed) | set(target)
+    p = {c: observed.get(c, 0.0) for c in cats}
+    q = {c: target.get(c, 0.0) for c in cats}
+    m = {c: (p[c] + q[c]) / 2 for c in cats}
+    return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
+
+
+def status(value: float | None, warn: float = WARN, critical: float = CRITICAL) -> str:
+    if value is None:
+        return "no_target"
+    return "critical" if value >= critical else "warn" if value >= warn else "ok"
+
+
+@dataclass
+class DimensionReport:
+    dimension: str
+    observed: dict[str, float]
+    target: dict[str, float]
+    psi: float | None
+    jsd: float | None
+    status: str
+
+
+@dataclass
+class WindowReport:
+    dataset: str
+    window_start: int
+    window_end: int
+    records: int
+    closed_by: str
+    dimensions: list[DimensionReport] = field(default_factory=list)
+
+
+class BiasWindow:
+    """One dataset's current window of category counts."""
+
+    def __init__(self, dataset: str, targets: dict[str, dict[str, float]], max_records: int = 200,
+                 window_ms: int = 60_000, warn: float = WARN, critical: float = CRITICAL) -> None:
+        self.dataset, self.targets = dataset, targets
+        self.max_records, self.window_ms = max_records, window_ms
+        self.warn, self.critical = warn, critical
+        self._counts: dict[str, Counter[str]] = {}
+        self._n = 0
+        self._start: int | None = None
+        self._last: int | None = None
+
+    @property
+    def pending(self) -> int:
+        return self._n
+
+    def add(self, dims: dict[str, str], ts_ms: int) -> list[WindowReport]:
+        """Count one record; returns the windows this closed (zero, one or two)."""
+        closed = []
+        if self._start is not None and ts_ms >= self._start + self.window_ms:
+            closed.append(self.flush("time", self._start + self.window_ms))
+        if self._start is None:
+            self._start = ts_ms
+        for dim, cat in dims.items():
+            self._counts.setdefault(dim, Counter())[cat] += 1
+        self._n += 1
+        self._last = ts_ms if self._last is None else max(self._last, ts_ms)
+        if self._n >= self.max_records:
+            closed.append(self.flush("count", self._last + 1))
+        return [r for r in closed if r is not None]
+
+    def flush(self, closed_by: str, end_ms: int) -> WindowReport | None:
+        """Close the current window (None when it is empty)."""
+        if self._n == 0 or self._start is None:
+            return None
+        report = WindowReport(self.dataset, self._start, max(end_ms, self._start + 1), self._n, closed_by)
+        for dim in sorted(set(self._counts) | set(self.targets)):
+            counts = self._counts.get(dim, Counter())
+            observed = {c: n / self._n for c, n in sorted(counts.items())}
+            target = self.targets.get(dim, {})
+            p = psi(observed, target) if target else None
+            j = jsd(observed, target) if target else None
+            report.dimensions.append(DimensionReport(dim, observed, dict(target), p, j,
+                                                     status(p, self.warn, self.critical)))
+        self._counts, self._n, self._start, self._last = {}, 0, None, None
+        return report

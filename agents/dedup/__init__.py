@@ -1,0 +1,1 @@
+"""Dedup + gate stage: drops exact and near duplicates, publishes accepted records."""

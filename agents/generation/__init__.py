@@ -1,0 +1,1 @@
+"""Generation stage: turns Prompt events into Generation records."""

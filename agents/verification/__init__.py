@@ -1,0 +1,1 @@
+"""Verification stage: checks each Generation and emits a Verdict with a quality score."""

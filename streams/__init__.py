@@ -1,0 +1,3 @@
+"""synthstream: a streaming factory for verified synthetic LLM training data."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,56 @@
+"""Builds the Faust app and registers the requested stages on it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import faust
+
+from streams.errors import ConfigError
+from streams.pipeline import Deps, Sinks
+from streams.settings import KafkaSettings, WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+STAGE_NAMES = ("generation", "verification", "dedup", "bias")
+
+
+def _registrars() -> dict:
+    from agents.bias import agent as bias
+    from agents.dedup import agent as dedup
+    from agents.generation import agent as generation
+    from agents.verification import agent as verification
+
+    return {"generation": generation.register, "verification": verification.register,
+            "dedup": dedup.register, "bias": bias.register}
+
+
+def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
+              stages: Iterable[str] = STAGE_NAMES) -> faust.App:
+    stages = list(stages)
+    unknown = sorted(set(stages) - set(STAGE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGE_NAMES)}")
+    app = faust.App(
+        f"{kafka.topic_prefix}{worker.app_id}",
+        broker=f"kafka://{kafka.bootstrap_servers}",
+        store="memory://",
+        web_enabled=False,
+        datadir=str(worker.data_dir),
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        topic_allow_declare=False,  # topics come from streams.topics, with their configs
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=5,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+    )
+    sinks = Sinks(app, deps)
+    registrars = _registrars()
+    for stage in stages:
+        registrars[stage](app, deps, sinks)
+    logger.info("faust app %s with stages %s on %s", app.conf.id, stages, kafka.bootstrap_servers)
+    return app

@@ -1,0 +1,94 @@
+"""Reads accepted-records from the beginning and writes trainer-ready JSONL (kafka-python)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streams.errors import DecodeError
+from streams.serde import SchemaRegistry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    written: int = 0
+    replays: int = 0
+    undecodable: int = 0
+    per_task: Counter = field(default_factory=Counter)
+
+
+def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
+    lineage = record["lineage"]
+    return {
+        "id": record["record_id"],
+        "task": record["task"],
+        "messages": record["messages"],
+        "answer": record["answer"],
+        "quality_score": record["quality_score"],
+        "metadata": {**record["dimensions"], "prompt_id": record["prompt_id"], "lineage": lineage},
+    }
+
+
+def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0):
+    """Yield every message from the beginning up to the end offsets taken at the start."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", client_id="synthstream-export")
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not parts:
+            return
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        end = consumer.end_offsets(parts)
+        remaining = {tp for tp in parts if end[tp] > 0}
+        deadline = time.monotonic() + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for tp, messages in consumer.poll(timeout_ms=500, max_records=5000).items():
+                for msg in messages:
+                    if msg.offset < end[tp]:
+                        yield msg
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        if remaining:
+            raise TimeoutError(f"export: {topic} partitions {sorted(tp.partition for tp in remaining)} "
+                               f"not read to the end within {timeout_s:.0f}s")
+    finally:
+        consumer.close()
+
+
+def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_prefix: str = "") -> ExportResult:
+    """Write each accepted record once (first occurrence of a record id wins).
+
+    ``prompt_prefix`` keeps only records whose prompt id starts with it (one run's records)."""
+    result, seen = ExportResult(), set()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".partial")
+    with tmp.open("w") as fh:
+        for msg in read_topic(bootstrap, topic):
+            try:
+                _, record = serde.decode(msg.value, "AcceptedRecord")
+            except DecodeError as exc:
+                result.undecodable += 1
+                logger.warning("export: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
+                continue
+            if not record["prompt_id"].startswith(prompt_prefix):
+                continue
+            if record["record_id"] in seen:
+                result.replays += 1
+                continue
+            seen.add(record["record_id"])
+            fh.write(json.dumps(to_jsonl(record), ensure_ascii=False) + "\n")
+            result.written += 1
+            result.per_task[record["task"]] += 1
+    tmp.replace(out)
+    return result

@@ -1,0 +1,243 @@
+"""Start, stop and probe a local KRaft broker (combined broker+controller on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import ConfigError
+from streams.settings import KafkaSettings
+
+logger = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+
+class LauncherError(ConfigError):
+    """The local broker cannot be fetched, started or reached; the message says what to do."""
+
+
+@dataclass
+class BrokerStatus:
+    running: bool
+    ready: bool
+    pid: int | None
+    bootstrap: str
+    detail: str
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """True when the cluster answers a metadata request (not merely an open port)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-probe",
+                                 request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=int(timeout_s * 1000))
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        return bool(admin.describe_cluster().get("brokers"))
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+class LocalKafka:
+    """One broker per data directory; its pid file makes start idempotent."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.s = settings
+        self.port = settings.kafka_port
+        self.controller_port = settings.kafka_controller_port or settings.kafka_port + 1
+        self.lib_dir = settings.kafka_cache_dir / settings.kafka_version / "libs"
+        self.data_dir = settings.kafka_data_dir
+        self.pid_file = self.data_dir / "kafka.pid"
+        self.log_file = self.data_dir / "kafka.log"
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    # -- jars -------------------------------------------------------------------------------
+    def fetch(self) -> Path:
+        """Resolve the broker's jars once into the per-user cache (offline afterwards)."""
+        done = self.lib_dir / ".complete"
+        if done.exists():
+            return self.lib_dir
+        if shutil.which("mvn") is None:
+            raise LauncherError("Maven (`mvn`) is not on PATH, and the Kafka jars are not cached yet in "
+                                f"{self.lib_dir}. Install Maven (Debian: `apt-get install maven`) or set "
+                                "SYNTHSTREAM_BOOTSTRAP to use an existing Kafka cluster.")
+        work = self.lib_dir.parent
+        work.mkdir(parents=True, exist_ok=True)
+        pom = (HERE / "pom.xml.in").read_text().replace("@KAFKA_VERSION@", self.s.kafka_version)
+        (work / "pom.xml").write_text(pom)
+        tmp = work / "libs.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger.info("fetching Kafka %s jars with Maven into %s", self.s.kafka_version, self.lib_dir)
+        proc = subprocess.run(
+            ["mvn", "-B", "-q", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
+             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+            capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+            raise LauncherError(f"Maven could not resolve org.apache.kafka:kafka_2.13:{self.s.kafka_version} "
+                                "(check network access to Maven Central, or SYNTHSTREAM_KAFKA_VERSION):\n"
+                                + "\n".join(tail))
+        shutil.rmtree(self.lib_dir, ignore_errors=True)
+        tmp.rename(self.lib_dir)
+        done.write_text(self.s.kafka_version)
+        return self.lib_dir
+
+    # -- storage ----------------------------------------------------------------------------
+    def _write_config(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir / "kraft"),
+            "num.partitions": str(self.s.partitions),
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+        }
+        path = self.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return path
+
+    def _java(self, *args: str) -> list[str]:
+        java = shutil.which("java")
+        if java is None:
+            raise LauncherError("`java` is not on PATH; Kafka needs Java 17 or newer "
+                                "(Debian: `apt-get install openjdk-17-jre-headless`), or set SYNTHSTREAM_BOOTSTRAP "
+                                "to use an existing Kafka cluster.")
+        return [java, f"-Xmx{self.s.kafka_heap}", f"-Xms{self.s.kafka_heap}", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={HERE / 'log4j2.yaml'}", "-cp", f"{self.lib_dir}/*", *args]
+
+    def format(self, config: Path) -> None:
+        """Format KRaft storage once; a formatted directory is left alone."""
+        if (self.data_dir / "kraft" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise LauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{proc.stdout[-1500:]}"
+                                f"{proc.stderr[-1500:]}\nDelete that directory to start from scratch.")
+
+    # -- process ----------------------------------------------------------------------------
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def status(self) -> BrokerStatus:
+        pid = self._pid()
+        ready = pid is not None and cluster_ready(self.bootstrap)
+        detail = "ready" if ready else "running, not answering metadata requests" if pid else "not running"
+        return BrokerStatus(pid is not None, ready, pid, self.bootstrap, detail)
+
+    def start(self) -> BrokerStatus:
+        """Fetch, format and start the broker, then wait until it answers; idempotent."""
+        pid = self._pid()
+        if pid is not None:
+            self._wait_ready(pid)
+            return self.status()
+        for port in (self.port, self.controller_port):
+            if not _port_free(port):
+                raise LauncherError(f"port {port} on 127.0.0.1 is already in use by another program. Stop it, or "
+                                    "choose other ports with SYNTHSTREAM_KAFKA_PORT (and "
+                                    "SYNTHSTREAM_KAFKA_CONTROLLER_PORT), or point SYNTHSTREAM_BOOTSTRAP at that "
+                                    "cluster if it is a Kafka you want to use.")
+        self.fetch()
+        config = self._write_config()
+        self.format(config)
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        logger.info("started Kafka pid %d on %s, log %s", proc.pid, self.bootstrap, self.log_file)
+        self._wait_ready(proc.pid, proc)
+        return self.status()
+
+    def _wait_ready(self, pid: int, proc: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + self.s.kafka_ready_timeout_s
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise LauncherError(f"Kafka exited with code {proc.returncode} during start-up. Last lines of "
+                                    f"{self.log_file}:\n{self._log_tail()}")
+            if cluster_ready(self.bootstrap, timeout_s=2.0):
+                return
+            time.sleep(0.5)
+        raise LauncherError(f"Kafka (pid {pid}) did not answer a metadata request on {self.bootstrap} within "
+                            f"{self.s.kafka_ready_timeout_s:.0f}s. Look at {self.log_file}; stop it with "
+                            f"`synthstream kafka stop`, or raise SYNTHSTREAM_KAFKA_READY_TIMEOUT_S.\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 12) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._pid() is not None:
+            self._reap(pid)
+            time.sleep(0.2)
+        if self._pid() is not None:
+            logger.warning("Kafka pid %d ignored SIGTERM for %.0fs; sending SIGKILL", pid, timeout_s)
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            self._reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    @staticmethod
+    def _reap(pid: int) -> None:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass

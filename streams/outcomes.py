@@ -1,0 +1,78 @@
+"""Watches outcomes and dead-letters so a run can account for every prompt it published."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from streams.errors import DecodeError
+from streams.serde import SchemaRegistry
+from streams.topics import TopicNames
+
+logger = logging.getLogger(__name__)
+
+
+class OutcomeWatcher:
+    """kafka-python consumer over outcomes + dead-letters, read from where it was positioned."""
+
+    def __init__(self, bootstrap: str, names: TopicNames, serde: SchemaRegistry) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.serde = serde
+        self.names = names
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      auto_offset_reset="earliest", client_id="synthstream-watch")
+        self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["dead-letters"])
+                      for p in sorted(self.consumer.partitions_for_topic(t) or [])]
+        self.consumer.assign(self.parts)
+        self.counts: Counter = Counter()
+        self.outcomes: dict[str, str] = {}
+        self.repeats = 0
+        self.conflicts: list[tuple[str, str, str]] = []
+        self.dead_letters: list[dict] = []
+        self.dead_letter_reasons: Counter = Counter()
+        self.undecodable = 0
+
+    def seek_to_end(self) -> None:
+        """Ignore history: only what happens from now on is watched."""
+        self.consumer.seek_to_end(*self.parts)
+        for tp in self.parts:
+            self.consumer.position(tp)  # seek is lazy; resolve it before anything is produced
+
+    def seek_to_beginning(self) -> None:
+        self.consumer.seek_to_beginning(*self.parts)
+
+    def poll(self, pending: set[str] | None = None, timeout_ms: int = 250) -> int:
+        """Read what arrived; remove decided prompt ids from ``pending``; return records read."""
+        n = 0
+        for tp, messages in self.consumer.poll(timeout_ms=timeout_ms, max_records=5000).items():
+            for msg in messages:
+                n += 1
+                try:
+                    name, record = self.serde.decode(msg.value)
+                except DecodeError as exc:
+                    self.undecodable += 1
+                    logger.warning("watch: undecodable %s[%d]@%d: %s", tp.topic, tp.partition, msg.offset, exc)
+                    continue
+                if name == "DeadLetter":
+                    self.dead_letters.append(record)
+                    self.dead_letter_reasons[f"{record['stage']}/{record['reason']}"] += 1
+                elif name == "Outcome":
+                    self._outcome(record, pending)
+        return n
+
+    def _outcome(self, record: dict, pending: set[str] | None) -> None:
+        pid, kind = record["prompt_id"], record["outcome"]
+        previous = self.outcomes.get(pid)
+        if previous is not None:
+            self.repeats += 1  # at-least-once redelivery: counted once
+            if previous != kind:
+                self.conflicts.append((pid, previous, kind))
+            return
+        self.outcomes[pid] = kind
+        self.counts[kind] += 1
+        if pending is not None:
+            pending.discard(pid)
+
+    def close(self) -> None:
+        self.consumer.close()

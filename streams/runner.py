@@ -1,0 +1,142 @@
+"""The main job: broker, topics, worker, prompts in, every outcome awaited, JSONL out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from streams.errors import SynthstreamError
+from streams.exporter import ExportResult, export
+from streams.kafka_local.launcher import LocalKafka
+from streams.outcomes import OutcomeWatcher
+from streams.producer import make_producer, plan_prompts, publish
+from streams.serde import registry as schema_registry
+from streams.settings import KafkaSettings, MetricsSettings, WorkerSettings
+from streams.spec import load_spec
+from streams.topics import TopicNames, create_topics
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    produced: int
+    outcomes: Counter
+    missing: int
+    elapsed_s: float
+    export: ExportResult | None
+    dead_letter_reasons: Counter = field(default_factory=Counter)
+
+    @property
+    def accepted(self) -> int:
+        return self.outcomes.get("ACCEPTED", 0)
+
+
+def start_worker(spec: Path, bootstrap: str, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, **(extra_env or {}))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--spec", str(spec)],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: float | None = None) -> RunResult:
+    spec = load_spec(spec_path)  # an invalid spec fails here, before anything starts or is published
+    kafka, worker_settings, metrics = KafkaSettings(), WorkerSettings(), MetricsSettings()
+    names = TopicNames(kafka.topic_prefix)
+    serde = schema_registry()
+    timeout_s = timeout_s or max(120.0, count * 0.1)
+    with ExitStack() as stack:
+        if kafka.local:
+            broker = LocalKafka(kafka)
+            already = broker.status().running
+            with console.status(f"starting local Kafka {kafka.kafka_version} on {broker.bootstrap} ..."):
+                broker.start()
+            if not already:
+                stack.callback(broker.stop)
+        bootstrap = kafka.bootstrap_servers
+        create_topics(bootstrap, kafka.topic_prefix, kafka.partitions, kafka.replication_factor)
+        watcher = OutcomeWatcher(bootstrap, names, serde)
+        stack.callback(watcher.close)
+        watcher.seek_to_end()
+        log_path = worker_settings.data_dir / "worker.log"
+        proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(metrics.port)})
+        stack.callback(stop_process, proc)
+        console.print(f"worker pid {proc.pid} (log {log_path}), metrics on http://{metrics.host}:{metrics.port}/metrics")
+        run_id = uuid.uuid4().hex[:8]
+        started = time.monotonic()
+        producer = make_producer(bootstrap)
+        stack.callback(producer.close)
+        ids = publish(producer, names.prompts, serde, plan_prompts(spec, count, run_id, int(time.time() * 1000)))
+        pending = set(ids)
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task("outcomes", total=len(ids), detail="")
+            deadline = time.monotonic() + timeout_s
+            while pending and time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise SynthstreamError(f"the worker exited with code {proc.returncode}; last lines of "
+                                           f"{log_path}:\n{_tail(log_path)}")
+                watcher.poll(pending)
+                bar.update(task, completed=len(ids) - len(pending),
+                           detail="  ".join(f"{k.lower()} {v}" for k, v in sorted(watcher.counts.items())))
+        elapsed = time.monotonic() - started
+        if pending:
+            console.print(f"[red]{len(pending)} prompts had no outcome after {timeout_s:.0f}s[/red] "
+                          f"(e.g. {sorted(pending)[:3]}); see {log_path}")
+        stop_process(proc)
+        result = export(bootstrap, names["accepted-records"], serde, out, prompt_prefix=f"{spec.dataset.name}-{run_id}-")
+        return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons)
+
+
+def summary_table(res: RunResult, out: Path) -> Table:
+    table = Table(title="synthstream run")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("prompts produced", str(res.produced))
+    for kind in ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER"):
+        table.add_row(f"  {kind.lower().replace('_', ' ')}", str(res.outcomes.get(kind, 0)))
+    table.add_row("  no outcome (lost)", str(res.missing))
+    for reason, n in sorted(res.dead_letter_reasons.items()):
+        table.add_row(f"  dead letter: {reason}", str(n))
+    table.add_row("elapsed", f"{res.elapsed_s:.1f} s")
+    table.add_row("accepted records/s", f"{res.accepted / res.elapsed_s:.0f}" if res.elapsed_s else "-")
+    table.add_row("prompts/s", f"{res.produced / res.elapsed_s:.0f}" if res.elapsed_s else "-")
+    if res.export is not None:
+        table.add_row("exported records", f"{res.export.written} -> {out}")
+    return table
+
+

@@ -1,0 +1,118 @@
+"""Avro single-object encoding (marker C3 01, CRC-64-AVRO fingerprint, body) with fastavro.
+
+The fingerprint table is built from ``schemas/`` at start-up. Anything that is not a
+record of a known schema raises :class:`DecodeError`, which agents dead-letter.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.repository.flat_dict import FlatDictRepository
+from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
+
+from streams.errors import ConfigError, DecodeError
+
+MARKER = b"\xc3\x01"
+HEADER_LEN = 10
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+RECORD_TYPES = ("Prompt", "Generation", "Verdict", "AcceptedRecord", "BiasReport", "DeadLetter", "Outcome")
+
+
+class _ShortNameRepository(FlatDictRepository):
+    """Resolves ``io.synthstream.Lineage`` to ``Lineage.avsc``, so files keep short names."""
+
+    def load(self, name: str) -> Any:
+        return super().load(name.rsplit(".", 1)[-1])
+
+
+def _strip_logical(node: Any) -> Any:
+    """The same schema without logicalType annotations: timestamps stay epoch-millisecond ints
+    in Python, while the files (and other languages' readers) keep timestamp-millis."""
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+@dataclass(frozen=True)
+class RegisteredSchema:
+    name: str
+    parsed: Any
+    fingerprint: bytes
+    canonical: str
+
+
+class SchemaRegistry:
+    """Fingerprint table of the schemas in one directory."""
+
+    def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
+        self._by_name: dict[str, RegisteredSchema] = {}
+        self._by_fingerprint: dict[bytes, RegisteredSchema] = {}
+        repo = _ShortNameRepository(str(schema_dir))
+        for name in RECORD_TYPES:
+            path = schema_dir / f"{name}.avsc"
+            if not path.exists():
+                raise ConfigError(f"schema file {path} is missing; the wire contract needs it")
+            try:
+                parsed = load_schema(name, repo=repo, _write_hint=False)
+            except Exception as exc:  # fastavro raises many types for bad schemas
+                raise ConfigError(f"schema file {path} does not parse: {exc}") from exc
+            canonical = to_parsing_canonical_form(parsed)
+            parsed = parse_schema(_strip_logical(parsed), _write_hint=False)  # same binary encoding
+            fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))  # already little-endian
+            entry = RegisteredSchema(name, parsed, fp, canonical)
+            self._by_name[name] = entry
+            self._by_fingerprint[fp] = entry
+
+    def schema(self, name: str) -> RegisteredSchema:
+        return self._by_name[name]
+
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        entry = self._by_name[name]
+        buf = io.BytesIO()
+        buf.write(MARKER)
+        buf.write(entry.fingerprint)
+        schemaless_writer(buf, entry.parsed, record, strict_allow_default=True)
+        return buf.getvalue()
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Return (schema name, record); raise DecodeError for anything else."""
+        if not data:
+            raise DecodeError("empty", "message has no value")
+        if len(data) < HEADER_LEN or data[:2] != MARKER:
+            raise DecodeError("not_avro", "value does not start with the Avro single-object marker C3 01")
+        entry = self._by_fingerprint.get(bytes(data[2:HEADER_LEN]))
+        if entry is None:
+            (fp,) = struct.unpack("<Q", data[2:HEADER_LEN])
+            raise DecodeError("unknown_schema", f"schema fingerprint {fp:016x} is not in schemas/")
+        if expected is not None and entry.name != expected:
+            raise DecodeError("wrong_type", f"expected a {expected}, got a {entry.name}")
+        body = io.BytesIO(data[HEADER_LEN:])
+        try:
+            record = schemaless_reader(body, entry.parsed, None)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError, ...
+            raise DecodeError("corrupt", f"{entry.name} body does not decode: {type(exc).__name__}: {exc}") from exc
+        if body.tell() != len(data) - HEADER_LEN:
+            raise DecodeError("corrupt", f"{entry.name} body has {len(data) - HEADER_LEN - body.tell()} trailing bytes")
+        return entry.name, record
+
+
+_default: SchemaRegistry | None = None
+
+
+def registry() -> SchemaRegistry:
+    """The process-wide registry built from the bundled schemas/ (read-only after build)."""
+    global _default
+    if _default is None:
+        _default = SchemaRegistry()
+    return _default

@@ -1,0 +1,85 @@
+"""Settings from the environment, one class per concern, all with the SYNTHSTREAM_ prefix."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger(__name__)
+
+
+def _cache_home() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "synthstream"
+
+
+def _state_home() -> Path:
+    import os
+
+    return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "synthstream"
+
+
+class KafkaSettings(BaseSettings):
+    """Where the cluster is, or how to start the local one."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_", extra="ignore")
+
+    bootstrap: str | None = Field(None, description="existing cluster; unset = local broker")
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 9092
+    kafka_controller_port: int | None = None
+    kafka_cache_dir: Path = Field(default_factory=lambda: _cache_home() / "kafka")
+    kafka_data_dir: Path = Field(default_factory=lambda: _state_home() / "kafka")
+    kafka_heap: str = "512m"
+    kafka_ready_timeout_s: float = 60.0
+    topic_prefix: str = "synthstream."
+    partitions: int = 4
+    replication_factor: int = 1
+
+    @property
+    def local(self) -> bool:
+        return not self.bootstrap
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+
+class MetricsSettings(BaseSettings):
+    """The worker's /metrics endpoint."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_METRICS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 9464
+    enabled: bool = True
+
+
+class WorkerSettings(BaseSettings):
+    """Tuning of the Faust worker and its stages."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_WORKER_", extra="ignore")
+
+    app_id: str = "synthstream"
+    data_dir: Path = Field(default_factory=lambda: _state_home() / "worker")
+    dedup_capacity: int = 100_000
+    dedup_similarity: float = 92.0
+    bias_window_records: int = 200
+    bias_window_seconds: float = 60.0
+    bias_idle_flush_seconds: float = 3.0
+    log_level: str = "warn"
+
+
+def masked_dump(*settings: BaseSettings) -> str:
+    """One line per setting for the start-up log; anything secret-looking is masked."""
+    lines = []
+    for group in settings:
+        for name, value in group.model_dump().items():
+            if any(word in name for word in ("key", "secret", "password", "token")):
+                value = "****"
+            lines.append(f"{type(group).__name__}.{name}={value}")
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""The one table of topics: names, key, and per-topic configuration."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from streams.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    role: str
+    record: str
+    key: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("prompts", "Prompt", "prompt_id"),
+    TopicSpec("generations", "Generation", "prompt_id"),
+    TopicSpec("verdicts", "Verdict", "prompt_id"),
+    # Trainers replay accepted-records from the start, so it is never deleted.
+    TopicSpec("accepted-records", "AcceptedRecord", "record_id", {"retention.ms": "-1"}),
+    TopicSpec("bias-reports", "BiasReport", "dataset"),
+    TopicSpec("dead-letters", "DeadLetter", "original key"),
+    TopicSpec("outcomes", "Outcome", "prompt_id"),
+)
+ROLES = tuple(t.role for t in TOPICS)
+
+
+class TopicNames:
+    """Full topic names for one prefix: ``names.prompts``, ``names['accepted-records']``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __getitem__(self, role: str) -> str:
+        if role not in ROLES:
+            raise KeyError(role)
+        return f"{self.prefix}{role}"
+
+    def __getattr__(self, attr: str) -> str:
+        role = attr.replace("_", "-")
+        if role not in ROLES:
+            raise AttributeError(attr)
+        return f"{self.prefix}{role}"
+
+    def all(self) -> list[str]:
+        return [self[r] for r in ROLES]
+
+
+def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int = 1) -> list[str]:
+    """Create every topic of the table that does not exist yet; return the ones created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    names = TopicNames(prefix)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-admin",
+                                 request_timeout_ms=15000, bootstrap_timeout_ms=15000)
+    except KafkaError as exc:
+        raise ConfigError(f"cannot reach Kafka at {bootstrap}: {exc}. Start it with `synthstream kafka start` "
+                          "or point SYNTHSTREAM_BOOTSTRAP at a running cluster.") from exc
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(names[t.role], num_partitions=partitions, replication_factor=replication, topic_configs=t.config)
+            for t in TOPICS
+            if names[t.role] not in existing
+        ]
+        created = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another process won the race: that is what idempotent means here
+        logger.info("topics: created %s, %d already existed", created, len(TOPICS) - len(wanted))
+        return created
+    finally:
+        admin.close()
