@@ -49,6 +49,20 @@ def kafka_start() -> None:
     console.print(f"Kafka ready on {st.bootstrap} (pid {st.pid})")
 
 
+@kafka_app.command("fetch")
+def kafka_fetch() -> None:
+    """Resolve the broker's jars through Maven into the per-user cache (once; offline afterwards)."""
+    from streams.kafka_local.launcher import LocalKafka
+    from streams.settings import KafkaSettings
+
+    try:
+        with console.status("fetching Kafka jars with Maven ..."):
+            path = LocalKafka(KafkaSettings()).fetch()
+    except SynthstreamError as exc:
+        _fail(exc)
+    console.print(f"Kafka jars in {path}")
+
+
 @kafka_app.command("stop")
 def kafka_stop() -> None:
     """Stop the local broker (SIGTERM, then SIGKILL)."""

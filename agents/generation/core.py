@@ -57,7 +57,7 @@ def sample_equation(rng: random.Random, difficulty: str) -> Equation:
         return Equation(Fraction(a), Fraction(_nonzero(rng, -40, 40)), Fraction(rng.randint(-60, 60)))
     if difficulty == "fractional":
         a = Fraction(_nonzero(rng, -9, 9), rng.randint(2, 9))
-        while a in (0, 1):
+        while a.denominator == 1:  # 4/2 would be an integer coefficient, not a fractional one
             a = Fraction(_nonzero(rng, -9, 9), rng.randint(2, 9))
         b = Fraction(_nonzero(rng, -20, 20), rng.randint(1, 6))
         c = Fraction(rng.randint(-20, 20), rng.randint(1, 6))

@@ -1,0 +1,29 @@
+"""Hand-written sample records of every schema, shared by tests."""
+
+LINEAGE = {"dataset": "t", "dataset_version": "1", "spec_hash": "ab" * 32, "producer_version": "synthstream@0",
+           "generator": "procedural.linear@1", "model": "procedural", "verifier": None,
+           "prompted_at": 1_700_000_000_000, "generated_at": 1_700_000_000_100, "verified_at": None,
+           "accepted_at": None}
+PROMPT = {"prompt_id": "t-1", "task": "math.linear", "seed": 42, "instruction": "Solve: ünïcode ✓",
+          "dimensions": {"difficulty": "integer", "domain": "algebra"}, "params": {"error_rate": "0"},
+          "threshold": 0.85, "lineage": LINEAGE}
+GENERATION = {"prompt_id": "t-1", "task": "math.linear", "problem": "Solve for x: 2*x + 1 = 5",
+              "equation": "2*x + 1 = 5", "steps": ["2*x + 1 = 5", "2*x = 4", "x = 2"], "answer": "2",
+              "response": "Step 1 ...\nAnswer: x = 2", "reference_answer": "2",
+              "dimensions": {"difficulty": "integer"}, "threshold": 0.85, "lineage": LINEAGE}
+VERDICT = {"prompt_id": "t-1", "accepted": True, "quality_score": 1.0, "threshold": 0.85, "reasons": [],
+           "generation": GENERATION}
+ACCEPTED = {"record_id": "f" * 32, "prompt_id": "t-1", "task": "math.linear",
+            "messages": [{"role": "user", "content": "Solve"}, {"role": "assistant", "content": "x = 2"}],
+            "answer": "2", "quality_score": 1.0, "dimensions": {"difficulty": "integer"},
+            "lineage": dict(LINEAGE, accepted_at=1_700_000_000_300)}
+BIAS = {"dataset": "t", "window_start": 1, "window_end": 2, "records": 3, "closed_by": "count",
+        "dimensions": [{"dimension": "task", "observed": {"a": 1.0}, "target": {"a": 1.0}, "psi": 0.0,
+                        "jsd": 0.0, "status": "ok"}]}
+DEAD = {"stage": "generation", "reason": "corrupt", "detail": "bad", "source_topic": "x", "source_partition": 0,
+        "source_offset": 5, "original_key": b"k", "original_value": b"\x00\xff", "prompt_id": None,
+        "failed_at": 1_700_000_000_000}
+OUTCOME = {"prompt_id": "t-1", "outcome": "ACCEPTED", "stage": "dedup", "reason": None, "record_id": "f" * 32,
+           "task": "math.linear", "decided_at": 1_700_000_000_000}
+SAMPLES = {"Prompt": PROMPT, "Generation": GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
+           "BiasReport": BIAS, "DeadLetter": DEAD, "Outcome": OUTCOME}
