@@ -1,0 +1,79 @@
+"""The local broker's lifecycle and its error messages, on real processes."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from streams.kafka_local.launcher import LauncherError, LocalKafka, cluster_ready
+from streams.settings import KafkaSettings
+from tests.integration.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def local(tmp_path, **kw) -> KafkaSettings:
+    base = dict(bootstrap=None, kafka_port=free_port(), kafka_controller_port=free_port(),
+                kafka_data_dir=tmp_path / "data")
+    return KafkaSettings(**(base | kw))
+
+
+def test_start_is_idempotent_and_stop_stops(kafka_settings):
+    if not kafka_settings.local:
+        pytest.skip("SYNTHSTREAM_BOOTSTRAP points at an external cluster")
+    broker = LocalKafka(kafka_settings)
+    before = broker.status()
+    assert before.running and before.ready
+    again = broker.start()
+    assert again.pid == before.pid and again.ready
+    assert cluster_ready(kafka_settings.bootstrap_servers)
+
+
+def test_second_broker_lifecycle_and_formatted_once(tmp_path, kafka_settings):
+    settings = local(tmp_path, kafka_cache_dir=kafka_settings.kafka_cache_dir)
+    broker = LocalKafka(settings)
+    try:
+        st = broker.start()
+        assert st.ready and broker.pid_file.exists() and broker.log_file.exists()
+        meta = (settings.kafka_data_dir / "kraft" / "meta.properties").read_text()
+    finally:
+        assert broker.stop() is True
+    assert not broker.status().running and not broker.pid_file.exists()
+    assert broker.stop() is False
+    assert not cluster_ready(broker.bootstrap, timeout_s=1.0)
+    try:  # a restart reuses the formatted storage (same cluster id)
+        broker.start()
+        assert (settings.kafka_data_dir / "kraft" / "meta.properties").read_text() == meta
+    finally:
+        broker.stop()
+
+
+def test_port_in_use_is_a_clear_error(tmp_path, kafka_settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        settings = local(tmp_path, kafka_port=s.getsockname()[1], kafka_cache_dir=kafka_settings.kafka_cache_dir)
+        with pytest.raises(LauncherError) as exc:
+            LocalKafka(settings).start()
+    assert f"port {settings.kafka_port} on 127.0.0.1 is already in use" in str(exc.value)
+    assert "SYNTHSTREAM_KAFKA_PORT" in str(exc.value)
+
+
+def test_missing_java_and_mvn_say_what_to_do(tmp_path, monkeypatch, kafka_settings):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(LauncherError, match=r"`java` is not on PATH.*apt-get install"):
+        LocalKafka(local(tmp_path, kafka_cache_dir=kafka_settings.kafka_cache_dir)).start()
+    with pytest.raises(LauncherError, match=r"Maven \(`mvn`\) is not on PATH.*SYNTHSTREAM_BOOTSTRAP"):
+        LocalKafka(local(tmp_path, kafka_cache_dir=tmp_path / "nocache")).start()
+
+
+def test_broker_that_never_answers_is_reported_and_stoppable(tmp_path, kafka_settings):
+    settings = local(tmp_path, kafka_cache_dir=kafka_settings.kafka_cache_dir, kafka_ready_timeout_s=0.5)
+    broker = LocalKafka(settings)
+    try:
+        with pytest.raises(LauncherError, match=r"did not answer a metadata request .* within 0s"):
+            broker.start()
+    finally:
+        broker.stop()
+    assert not broker.status().running

@@ -1,0 +1,93 @@
+"""Dashboards, alert rules and docker-compose reference only things that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import typer
+import yaml
+from prometheus_client import CollectorRegistry
+
+from streams.cli import app
+from streams.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
+            "gauge": ("",), "summary": ("_sum", "_count", "_created")}
+
+
+def defined_metric_names() -> set[str]:
+    names = set()
+    for family in Metrics(CollectorRegistry()).registry.collect():
+        names.update(family.name + s for s in SUFFIXES[family.type])
+    return names
+
+
+def exprs_in_dashboards() -> list[str]:
+    out = []
+    for path in (ROOT / "dashboards").rglob("*.json"):
+        for panel in json.loads(path.read_text())["panels"]:
+            out += [t["expr"] for t in panel["targets"]]
+    alerts = yaml.safe_load((ROOT / "dashboards" / "alerts.yml").read_text())
+    out += [r["expr"] for g in alerts["groups"] for r in g["rules"]]
+    return out
+
+
+def test_defined_metric_names_follow_the_conventions():
+    for name in defined_metric_names():
+        assert name.startswith("synthstream_")
+    assert "synthstream_stage_records_total" in defined_metric_names()
+
+
+def test_every_metric_used_by_dashboards_and_alerts_is_defined():
+    used = {m for e in exprs_in_dashboards() for m in re.findall(r"synthstream_[a-z0-9_]+", e)}
+    assert used, "the dashboards query nothing?"
+    assert used <= defined_metric_names(), used - defined_metric_names()
+
+
+def test_dashboard_panels_cover_the_required_views():
+    titles = " ".join(p["title"].lower() for p in json.loads(
+        (ROOT / "dashboards/grafana/dashboards/synthstream-overview.json").read_text())["panels"])
+    for needed in ("throughput", "acceptance", "quality", "dead letters"):
+        assert needed in titles
+
+
+def test_prometheus_config_scrapes_workers_and_loads_the_rules():
+    conf = yaml.safe_load((ROOT / "dashboards/prometheus.yml").read_text())
+    assert conf["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert conf["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def cli_commands() -> set[str]:
+    group = typer.main.get_command(app)
+    return set(group.commands)
+
+
+def test_docker_compose_references_existing_files_and_commands():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"kafka", "worker", "prometheus", "grafana"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    built = [s for s in services.values() if "build" in s]
+    assert built and (ROOT / "Dockerfile").exists()
+    for svc in built:
+        assert svc["command"][0] in cli_commands(), svc["command"]
+        for arg, value in zip(svc["command"], svc["command"][1:]):
+            if arg == "--spec":
+                assert (ROOT / value).exists()
+    for svc in services.values():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            assert (ROOT / source).exists(), source
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for copied in re.findall(r"^COPY (\S+)", dockerfile, re.M):
+        assert (ROOT / copied).exists(), copied
+
+
+@pytest.mark.parametrize("sub", ["start", "stop", "status", "fetch"])
+def test_kafka_subcommands_exist(sub):
+    assert sub in typer.main.get_command(app).commands["kafka"].commands
