@@ -32,8 +32,11 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
     unknown = sorted(set(stages) - set(STAGE_NAMES))
     if unknown:
         raise ConfigError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGE_NAMES)}")
+    # One consumer group per set of stages: workers hosting different stages must not share a
+    # group (Faust's assignor expects every member to consume the same topics).
+    group = worker.app_id if set(stages) == set(STAGE_NAMES) else f"{worker.app_id}-{'+'.join(stages)}"
     app = faust.App(
-        f"{kafka.topic_prefix}{worker.app_id}",
+        f"{kafka.topic_prefix}{group}",
         broker=f"kafka://{kafka.bootstrap_servers}",
         store="memory://",
         web_enabled=False,
@@ -43,7 +46,9 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         topic_allow_declare=False,  # topics come from streams.topics, with their configs
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger_ms=5,
+        producer_linger=0.01,
+        producer_max_batch_size=256 * 1024,
+        broker_max_poll_records=2000,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,

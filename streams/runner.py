@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from streams.errors import SynthstreamError
+from streams.app import STAGE_NAMES
 from streams.exporter import ExportResult, export
 from streams.kafka_local.launcher import LocalKafka
 from streams.outcomes import OutcomeWatcher
@@ -45,11 +46,21 @@ class RunResult:
         return self.outcomes.get("ACCEPTED", 0)
 
 
-def start_worker(spec: Path, bootstrap: str, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def worker_layout(cores: int | None = None) -> list[list[str]]:
+    """Stages per worker process: one process per core, split where the records hand over."""
+    cores = cores or os.cpu_count() or 1
+    if cores < 2:
+        return [list(STAGE_NAMES)]
+    return [["generation", "verification"], ["dedup", "bias"]]
+
+
+def start_worker(spec: Path, bootstrap: str, log_path: Path, extra_env: dict[str, str] | None = None,
+                 stages: list[str] | None = None) -> subprocess.Popen:
     env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, **(extra_env or {}))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--spec", str(spec)],
+    agents = ["--agents", ",".join(stages)] if stages else []
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--spec", str(spec), *agents],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                             start_new_session=True)
 
@@ -91,10 +102,15 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
         watcher = OutcomeWatcher(bootstrap, names, serde)
         stack.callback(watcher.close)
         watcher.seek_to_end()
-        log_path = worker_settings.data_dir / "worker.log"
-        proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(metrics.port)})
-        stack.callback(stop_process, proc)
-        console.print(f"worker pid {proc.pid} (log {log_path}), metrics on http://{metrics.host}:{metrics.port}/metrics")
+        procs = []
+        for i, stages in enumerate(worker_layout()):
+            log_path = worker_settings.data_dir / f"worker-{i}.log"
+            port = metrics.port + i
+            proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(port)}, stages)
+            stack.callback(stop_process, proc)
+            procs.append((proc, log_path))
+            console.print(f"worker {'+'.join(stages)}: pid {proc.pid}, log {log_path}, "
+                          f"metrics http://{metrics.host}:{port}/metrics")
         run_id = uuid.uuid4().hex[:8]
         started = time.monotonic()
         producer = make_producer(bootstrap)
@@ -107,17 +123,19 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
             task = bar.add_task("outcomes", total=len(ids), detail="")
             deadline = time.monotonic() + timeout_s
             while pending and time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise SynthstreamError(f"the worker exited with code {proc.returncode}; last lines of "
-                                           f"{log_path}:\n{_tail(log_path)}")
+                for proc, log_path in procs:
+                    if proc.poll() is not None:
+                        raise SynthstreamError(f"a worker exited with code {proc.returncode}; last lines of "
+                                               f"{log_path}:\n{_tail(log_path)}")
                 watcher.poll(pending)
                 bar.update(task, completed=len(ids) - len(pending),
                            detail="  ".join(f"{k.lower()} {v}" for k, v in sorted(watcher.counts.items())))
         elapsed = time.monotonic() - started
         if pending:
             console.print(f"[red]{len(pending)} prompts had no outcome after {timeout_s:.0f}s[/red] "
-                          f"(e.g. {sorted(pending)[:3]}); see {log_path}")
-        stop_process(proc)
+                          f"(e.g. {sorted(pending)[:3]}); see the worker logs in {worker_settings.data_dir}")
+        for proc, _ in procs:
+            stop_process(proc)
         result = export(bootstrap, names["accepted-records"], serde, out, prompt_prefix=f"{spec.dataset.name}-{run_id}-")
         return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons)
 

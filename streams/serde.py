@@ -65,7 +65,7 @@ class SchemaRegistry:
             except Exception as exc:  # fastavro raises many types for bad schemas
                 raise ConfigError(f"schema file {path} does not parse: {exc}") from exc
             canonical = to_parsing_canonical_form(parsed)
-            parsed = parse_schema(_strip_logical(parsed), _write_hint=False)  # same binary encoding
+            parsed = parse_schema(_strip_logical(parsed))  # same binary encoding; marked parsed, so never re-parsed
             fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))  # already little-endian
             entry = RegisteredSchema(name, parsed, fp, canonical)
             self._by_name[name] = entry

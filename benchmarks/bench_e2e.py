@@ -1,0 +1,125 @@
+"""End-to-end throughput: the same procedural workload in-process and through the real pipeline.
+
+    .venv/bin/python benchmarks/bench_e2e.py [--count 20000]
+
+Starts the local broker unless SYNTHSTREAM_BOOTSTRAP is set, uses a fresh topic prefix,
+warms the worker up, then times COUNT prompts from the first send to the last outcome.
+Last line: e2e_ratio: X (pipeline P rec/s, in-process L rec/s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.bias.core import BiasWindow  # noqa: E402
+from agents.dedup.agent import dedup_key  # noqa: E402
+from agents.dedup.core import DedupIndex, Duplicate  # noqa: E402
+from agents.generation.core import generate  # noqa: E402
+from agents.verification.core import verify  # noqa: E402
+from streams.kafka_local.launcher import LocalKafka  # noqa: E402
+from streams.outcomes import OutcomeWatcher  # noqa: E402
+from streams.producer import make_producer, plan_prompts, publish  # noqa: E402
+from streams.runner import start_worker, stop_process, worker_layout  # noqa: E402
+from streams.serde import registry  # noqa: E402
+from streams.settings import KafkaSettings  # noqa: E402
+from streams.spec import load_spec  # noqa: E402
+from streams.topics import TopicNames, create_topics  # noqa: E402
+
+SPEC = ROOT / "specs" / "demo.yaml"
+
+
+def in_process(prompts: list[dict]) -> tuple[float, int]:
+    """The cores alone, in one loop: generation -> verification -> dedup -> bias."""
+    spec = load_spec(SPEC)
+    index, window = DedupIndex(), BiasWindow("bench", spec.targets())
+    accepted = 0
+    started = time.perf_counter()
+    for i, prompt in enumerate(prompts):
+        gen = generate(prompt)
+        if not verify(gen).accepted:
+            continue
+        if isinstance(index.check(gen["prompt_id"], gen["problem"], dedup_key(gen)), Duplicate):
+            continue
+        window.add(dict(gen["dimensions"], task=gen["task"]), i)
+        accepted += 1
+    return time.perf_counter() - started, accepted
+
+
+def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) -> tuple[float, int, dict]:
+    serde = registry()
+    names = TopicNames(f"bench{uuid.uuid4().hex[:6]}.")
+    create_topics(bootstrap, names.prefix, int(os.environ.get("SYNTHSTREAM_PARTITIONS", "4")))
+    tmp = Path(tempfile.mkdtemp(prefix="synthstream-bench-"))
+    procs = [start_worker(SPEC, bootstrap, tmp / f"worker-{i}.log", {
+        "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp / str(i)),
+        "SYNTHSTREAM_METRICS_ENABLED": "false"}, stages) for i, stages in enumerate(worker_layout())]
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    producer = make_producer(bootstrap)
+    try:
+        pending = set(publish(producer, names.prompts, serde, iter(warmup)))
+        deadline = time.monotonic() + 120
+        while pending and time.monotonic() < deadline:
+            watcher.poll(pending)
+        if pending:
+            raise SystemExit(f"warm-up did not finish; see the logs in {tmp}")
+        started = time.perf_counter()
+        pending = set(publish(producer, names.prompts, serde, iter(prompts)))
+        deadline = time.monotonic() + 900
+        while pending and time.monotonic() < deadline:
+            watcher.poll(pending)
+        elapsed = time.perf_counter() - started
+        if pending:
+            raise SystemExit(f"{len(pending)} prompts without outcome after 900 s; see the logs in {tmp}")
+        counts = dict(watcher.counts)
+        accepted = counts.get("ACCEPTED", 0) - len(warmup) + sum(
+            1 for p in warmup if watcher.outcomes[p["prompt_id"]] != "ACCEPTED")
+        return elapsed, accepted, counts
+    finally:
+        producer.close()
+        watcher.close()
+        for proc in procs:
+            stop_process(proc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=20_000)
+    args = parser.parse_args()
+    spec = load_spec(SPEC)
+    now = int(time.time() * 1000)
+    prompts = list(plan_prompts(spec, args.count, "bench", now))
+    warmup = list(plan_prompts(spec, 200, "warmup", now, start=10_000_000))
+
+    local_elapsed, local_accepted = in_process(prompts)
+    local_rate = local_accepted / local_elapsed
+    print(f"in-process: {local_accepted} accepted of {args.count} in {local_elapsed:.2f} s = {local_rate:.0f} rec/s")
+
+    settings = KafkaSettings()
+    broker = None
+    if settings.local:
+        broker = LocalKafka(settings)
+        if not broker.status().running:
+            broker.start()
+        else:
+            broker = None
+    try:
+        elapsed, accepted, counts = through_pipeline(settings.bootstrap_servers, prompts, warmup)
+    finally:
+        if broker is not None:
+            broker.stop()
+    rate = accepted / elapsed
+    print(f"pipeline: {accepted} accepted of {args.count} in {elapsed:.2f} s = {rate:.0f} rec/s; outcomes {counts}")
+    print(f"e2e_ratio: {rate / local_rate:.3f} (pipeline {rate:.0f} rec/s, in-process {local_rate:.0f} rec/s)")
+
+
+if __name__ == "__main__":
+    main()
