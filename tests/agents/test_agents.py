@@ -1,0 +1,109 @@
+"""Agent shells with faust's test_context and a recording sink: decode, route, count, dead-letter."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+import pytest
+from prometheus_client import CollectorRegistry
+
+from agents.dedup import agent as dedup_agent
+from agents.generation import agent as generation_agent
+from agents.verification import agent as verification_agent
+from streams.metrics import Metrics
+from streams.pipeline import Deps, Sinks
+from streams.serde import registry
+from streams.settings import WorkerSettings
+from streams.topics import TopicNames
+from tests.records import GENERATION, PROMPT, VERDICT
+
+
+class RecordingSinks(Sinks):
+    """The real dead-letter and outcome logic; sends are recorded instead of produced."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def send(self, role: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+        data = self.deps.serde.encode(record_name, record)  # must be encodable, as in production
+        self.sent.append((role, key, self.deps.serde.decode(data, record_name)[1]))
+
+    def of(self, role: str) -> list[dict[str, Any]]:
+        return [r for (ro, _, r) in self.sent if ro == role]
+
+
+@pytest.fixture
+def deps(tmp_path) -> Deps:
+    return Deps(TopicNames("t."), registry(), Metrics(CollectorRegistry()), WorkerSettings(data_dir=tmp_path),
+                clock=lambda: 1_800_000_000_000)
+
+
+def run_agent(register, deps: Deps, values: list[bytes]) -> RecordingSinks:
+    app = faust.App(f"test-{id(values)}", broker="kafka://127.0.0.1:1", store="memory://",
+                    web_enabled=False)  # test_context feeds an in-memory channel; nothing connects
+    sinks = RecordingSinks(deps)
+    register(app, deps, sinks)
+    agent = next(iter(app.agents.values()))
+
+    async def go() -> None:
+        async with agent.test_context() as ctx:
+            for value in values:
+                await ctx.put(value, key=b"k")
+
+    asyncio.run(go())
+    return sinks
+
+
+def count(deps: Deps, name: str, **labels: str) -> float:
+    return deps.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_generation_turns_a_prompt_into_a_generation_with_lineage(deps):
+    sinks = run_agent(generation_agent.register, deps, [deps.serde.encode("Prompt", PROMPT)])
+    [gen] = sinks.of("generations")
+    assert gen["prompt_id"] == PROMPT["prompt_id"] and gen["steps"] and gen["answer"]
+    assert gen["lineage"]["generator"] == "procedural.linear@1"
+    assert gen["lineage"]["generated_at"] == 1_800_000_000_000
+    assert gen["lineage"]["prompted_at"] == PROMPT["lineage"]["prompted_at"]
+    assert count(deps, "synthstream_stage_records_total", stage="generation", outcome="generated") == 1
+
+
+def test_generation_dead_letters_garbage_and_bad_prompts_and_keeps_going(deps):
+    bad_threshold = deps.serde.encode("Prompt", dict(PROMPT, prompt_id="bad", threshold=3.0))
+    values = [b"garbage", bad_threshold, deps.serde.encode("Prompt", PROMPT)]
+    sinks = run_agent(generation_agent.register, deps, values)
+    dead = sinks.of("dead-letters")
+    assert [(d["stage"], d["reason"], d["prompt_id"]) for d in dead] == [
+        ("generation", "not_avro", None), ("generation", "invalid_record", "bad")]
+    assert dead[0]["original_value"] == b"garbage" and dead[0]["original_key"] == b"k"
+    assert "threshold 3.0 is outside [0, 1]" in dead[1]["detail"]
+    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("bad", "DEAD_LETTER")]
+    assert len(sinks.of("generations")) == 1
+    assert count(deps, "synthstream_dead_letters_total", stage="generation", reason="not_avro") == 1
+
+
+def test_verification_rejects_with_reasons_and_an_outcome(deps):
+    wrong = dict(GENERATION, answer="3", steps=["2*x + 1 = 5", "2*x = 4", "x = 3"])
+    sinks = run_agent(verification_agent.register, deps,
+                      [deps.serde.encode("Generation", GENERATION), deps.serde.encode("Generation", wrong)])
+    good, bad = sinks.of("verdicts")
+    assert good["accepted"] and good["quality_score"] == 1.0
+    assert not bad["accepted"] and bad["reasons"][0].startswith("answer_wrong")
+    assert good["generation"]["lineage"]["verifier"] == "math.linear-exact@1"
+    [outcome] = sinks.of("outcomes")
+    assert outcome["outcome"] == "REJECTED" and outcome["reason"].startswith("answer_wrong")
+    assert count(deps, "synthstream_quality_score_count", task="math.linear") == 2
+
+
+def test_dedup_accepts_once_and_drops_the_copy(deps):
+    copy = dict(VERDICT, prompt_id="t-2", generation=dict(GENERATION, prompt_id="t-2"))
+    rejected = dict(VERDICT, prompt_id="t-3", accepted=False, generation=dict(GENERATION, prompt_id="t-3"))
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", v) for v in (VERDICT, copy, rejected)])
+    [record] = sinks.of("accepted-records")
+    assert record["prompt_id"] == "t-1" and record["messages"][0]["role"] == "user"
+    assert record["lineage"]["accepted_at"] == 1_800_000_000_000
+    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="duplicate_exact") == 1
