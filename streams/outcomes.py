@@ -28,6 +28,7 @@ class OutcomeWatcher:
         self.counts: Counter = Counter()
         self.outcomes: dict[str, str] = {}
         self.repeats = 0
+        self.foreign = 0  # outcomes of prompts this watcher was not asked about (other runs, backlog)
         self.conflicts: list[tuple[str, str, str]] = []
         self.dead_letters: list[dict] = []
         self.dead_letter_reasons: Counter = Counter()
@@ -43,7 +44,9 @@ class OutcomeWatcher:
         self.consumer.seek_to_beginning(*self.parts)
 
     def poll(self, pending: set[str] | None = None, timeout_ms: int = 250) -> int:
-        """Read what arrived; remove decided prompt ids from ``pending``; return records read."""
+        """Read what arrived; remove decided prompt ids from ``pending``; return records read.
+
+        With ``pending`` given, outcomes of other prompts are counted in ``foreign`` only."""
         n = 0
         for tp, messages in self.consumer.poll(timeout_ms=timeout_ms, max_records=5000).items():
             for msg in messages:
@@ -64,6 +67,9 @@ class OutcomeWatcher:
     def _outcome(self, record: dict, pending: set[str] | None) -> None:
         pid, kind = record["prompt_id"], record["outcome"]
         previous = self.outcomes.get(pid)
+        if previous is None and pending is not None and pid not in pending:
+            self.foreign += 1
+            return
         if previous is not None:
             self.repeats += 1  # at-least-once redelivery: counted once
             if previous != kind:

@@ -24,20 +24,21 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
 def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 0) -> Iterator[dict[str, Any]]:
     """Prompt records for indices start..start+count-1.
 
-    Choices and the generation seed depend only on the spec and the index, so the same spec
-    yields the same data set on every run; the run id only keeps prompt ids apart.
+    Every choice and the generation seed derive from (spec, spec seed, run id, index): two
+    runs give different problems, and the same run id reproduces a run exactly. The
+    generator seeds itself from the prompt's seed, so replaying a prompt is deterministic.
     """
     spec_hash = spec.spec_hash
     tasks = {t.name: t for t in spec.tasks}
     task_weights = {t.name: t.weight for t in spec.tasks}
     for index in range(start, start + count):
-        rng = random.Random(f"{spec_hash}:{spec.seed}:{index}")
+        rng = random.Random(f"{spec_hash}:{spec.seed}:{run_id}:{index}")
         task = tasks[_weighted(rng, task_weights)]
         dims = {dim: _weighted(rng, w) for dim, w in sorted(task.dimensions.items())}
         yield {
             "prompt_id": f"{spec.dataset.name}-{run_id}-{index:08d}",
             "task": task.name,
-            "seed": xxhash.xxh64_intdigest(f"{spec.seed}:{index}".encode()) >> 1,
+            "seed": xxhash.xxh64_intdigest(f"{spec.seed}:{run_id}:{index}".encode()) >> 1,
             "instruction": rng.choice(task.instructions),
             "dimensions": dims,
             "params": dict(task.params),

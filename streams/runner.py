@@ -131,12 +131,17 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
                 bar.update(task, completed=len(ids) - len(pending),
                            detail="  ".join(f"{k.lower()} {v}" for k, v in sorted(watcher.counts.items())))
         elapsed = time.monotonic() - started
+        while watcher.poll(set(), timeout_ms=300):  # drain what is already there, for the summary
+            pass
         if pending:
             console.print(f"[red]{len(pending)} prompts had no outcome after {timeout_s:.0f}s[/red] "
                           f"(e.g. {sorted(pending)[:3]}); see the worker logs in {worker_settings.data_dir}")
         for proc, _ in procs:
             stop_process(proc)
         result = export(bootstrap, names["accepted-records"], serde, out, prompt_prefix=f"{spec.dataset.name}-{run_id}-")
+        if watcher.foreign:
+            console.print(f"(the workers also decided {watcher.foreign} prompts of earlier runs or other producers "
+                          "that were waiting in the prompts topic)")
         return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons)
 
 
@@ -149,7 +154,7 @@ def summary_table(res: RunResult, out: Path) -> Table:
         table.add_row(f"  {kind.lower().replace('_', ' ')}", str(res.outcomes.get(kind, 0)))
     table.add_row("  no outcome (lost)", str(res.missing))
     for reason, n in sorted(res.dead_letter_reasons.items()):
-        table.add_row(f"  dead letter: {reason}", str(n))
+        table.add_row(f"  dead letters seen, {reason}", str(n))
     table.add_row("elapsed", f"{res.elapsed_s:.1f} s")
     table.add_row("accepted records/s", f"{res.accepted / res.elapsed_s:.0f}" if res.elapsed_s else "-")
     table.add_row("prompts/s", f"{res.produced / res.elapsed_s:.0f}" if res.elapsed_s else "-")

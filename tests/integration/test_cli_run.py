@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -47,6 +48,31 @@ def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     proc = cli("export", "--out", str(exported), env=env)
     assert proc.returncode == 0, proc.stderr
     assert sorted(exported.read_text().splitlines()) == sorted(out.read_text().splitlines())
+
+
+def summary(stdout: str) -> dict[str, str]:
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) == 4 and cells[1]:
+            rows[cells[1]] = cells[2]
+    return rows
+
+
+def test_second_run_on_the_same_topics_counts_only_its_own_prompts(env, tmp_path):
+    first = cli("run", "--spec", "specs/demo.yaml", "--count", "60", "--out", str(tmp_path / "a.jsonl"), env=env)
+    assert first.returncode == 0, first.stderr
+    # prompts published while no worker runs are the backlog the next run's workers also decide
+    backlog = cli("produce", "--spec", "specs/demo.yaml", "--count", "25", env=env)
+    assert backlog.returncode == 0, backlog.stderr
+    second = cli("run", "--spec", "specs/demo.yaml", "--count", "40", "--out", str(tmp_path / "b.jsonl"), env=env)
+    assert second.returncode == 0, second.stderr
+    rows = summary(second.stdout)
+    assert rows["prompts produced"] == "40" and rows["no outcome (lost)"] == "0"
+    assert sum(int(rows[k]) for k in ("accepted", "rejected", "duplicate", "dead letter")) == 40
+    assert len((tmp_path / "b.jsonl").read_text().splitlines()) == int(rows["accepted"]) >= 30
+    decided = re.search(r"decided (\d+) prompts of earlier runs", second.stdout + second.stderr)
+    assert decided and 1 <= int(decided.group(1)) <= 25  # the backlog is not counted as this run's
 
 
 def test_invalid_spec_fails_before_anything_is_published(env, tmp_path):

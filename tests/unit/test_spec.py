@@ -47,3 +47,16 @@ def test_unreadable_and_non_yaml_specs(tmp_path):
         load_spec(broken)
     with pytest.raises(ConfigError, match="expected a mapping"):
         parse_spec(["a"], "x.yaml")
+
+
+def test_prompt_plans_are_reproducible_per_run_and_differ_between_runs():
+    from streams.producer import plan_prompts
+
+    spec = load_spec(DEMO)
+    a = list(plan_prompts(spec, 50, "run-a", 0))
+    assert a == list(plan_prompts(spec, 50, "run-a", 0))
+    b = list(plan_prompts(spec, 50, "run-b", 0))
+    assert {p["seed"] for p in a}.isdisjoint({p["seed"] for p in b})
+    assert all(p["prompt_id"] == f"demo-math-run-a-{i:08d}" for i, p in enumerate(a))
+    shares = sum(p["dimensions"]["difficulty"] == "integer" for p in plan_prompts(spec, 2000, "r", 0)) / 2000
+    assert shares == pytest.approx(0.4, abs=0.04)
