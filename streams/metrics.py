@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from streams.errors import ConfigError
+
 STAGES = ("generation", "verification", "dedup", "bias")
 OUTCOMES = {
     "generation": ("generated",),
@@ -64,4 +66,8 @@ class Metrics:
 
 def serve(registry: CollectorRegistry, host: str, port: int) -> None:
     """Serve /metrics for this registry on a background thread."""
-    start_http_server(port, addr=host, registry=registry)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve /metrics on {host}:{port}: {exc.strerror}. Give each worker its own "
+                          "SYNTHSTREAM_METRICS_PORT, or set SYNTHSTREAM_METRICS_ENABLED=false.") from exc

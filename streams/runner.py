@@ -155,7 +155,7 @@ def summary_table(res: RunResult, out: Path) -> Table:
     table.add_row("  no outcome (lost)", str(res.missing))
     for reason, n in sorted(res.dead_letter_reasons.items()):
         table.add_row(f"  dead letters seen, {reason}", str(n))
-    table.add_row("elapsed", f"{res.elapsed_s:.1f} s")
+    table.add_row("elapsed (first prompt to last outcome)", f"{res.elapsed_s:.1f} s")
     table.add_row("accepted records/s", f"{res.accepted / res.elapsed_s:.0f}" if res.elapsed_s else "-")
     table.add_row("prompts/s", f"{res.produced / res.elapsed_s:.0f}" if res.elapsed_s else "-")
     if res.export is not None:

@@ -91,3 +91,16 @@ def test_docker_compose_references_existing_files_and_commands():
 @pytest.mark.parametrize("sub", ["start", "stop", "status", "fetch"])
 def test_kafka_subcommands_exist(sub):
     assert sub in typer.main.get_command(app).commands["kafka"].commands
+
+
+def test_metrics_port_in_use_is_a_config_error():
+    import socket
+
+    from streams.errors import ConfigError
+    from streams.metrics import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        with pytest.raises(ConfigError, match="SYNTHSTREAM_METRICS_PORT"):
+            serve(CollectorRegistry(), "127.0.0.1", s.getsockname()[1])
