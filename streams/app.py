@@ -46,7 +46,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         topic_allow_declare=False,  # topics come from streams.topics, with their configs
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        producer_linger=0.01,
+        producer_linger=0.05,
         producer_max_batch_size=256 * 1024,
         broker_max_poll_records=2000,
         broker_commit_every=1000,
