@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -12,14 +13,10 @@ logger = logging.getLogger(__name__)
 
 
 def _cache_home() -> Path:
-    import os
-
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "synthstream"
 
 
 def _state_home() -> Path:
-    import os
-
     return Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "synthstream"
 
 

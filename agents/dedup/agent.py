@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from agents.dedup.core import DedupIndex, Duplicate
+from agents.dedup.core import DedupIndex, Duplicate, Unique
 from agents.dedup.normalize import normalize
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
@@ -55,7 +55,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             return
         record = accepted_record(verdict, decision.record_id, deps.clock())
         await sinks.send("accepted-records", decision.record_id, "AcceptedRecord", record)
-        deps.metrics.records.labels(STAGE, "accepted" if type(decision).__name__ == "Unique" else "replayed").inc()
+        deps.metrics.records.labels(STAGE, "accepted" if isinstance(decision, Unique) else "replayed").inc()
         await sinks.outcome(gen["prompt_id"], "ACCEPTED", STAGE, record_id=decision.record_id, task=gen["task"])
 
     @app.agent(raw_topic(app, deps.names.verdicts), name=f"{deps.names.prefix}dedup")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from agents.verification.algebra import Unparseable, equation_form, parse_number, solution
+from agents.verification.algebra import Unparseable, parse_number, solution
 
 VERIFIER = "math.linear-exact@1"
 W_ANSWER, W_STEPS, W_FORM = 0.5, 0.4, 0.1

@@ -107,3 +107,12 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
     assert record["lineage"]["accepted_at"] == 1_800_000_000_000
     assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="duplicate_exact") == 1
+
+
+def test_dedup_republishes_a_redelivered_verdict_with_the_same_id(deps):
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
+    first, again = sinks.of("accepted-records")
+    assert first["record_id"] == again["record_id"]
+    assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED", "ACCEPTED"]
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
