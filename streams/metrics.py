@@ -6,7 +6,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from streams.errors import ConfigError
 
-STAGES = ("generation", "verification", "dedup", "bias")
 OUTCOMES = {
     "generation": ("generated",),
     "verification": ("accepted", "rejected"),

@@ -84,7 +84,7 @@ async def run_stage(stage: str, stream: Any, handle: Handler, sinks: Sinks) -> N
         try:
             await handle(message)
         except PoisonRecord as exc:
-            await sinks.dead_letter(stage, message, exc, getattr(exc, "prompt_id", None))
+            await sinks.dead_letter(stage, message, exc, exc.prompt_id)
         except Exception as exc:  # a bug must not stop the stream or lose the record
             logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition, message.offset)
             err = PoisonRecord("internal_error", f"{type(exc).__name__}: {exc}")

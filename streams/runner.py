@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.errors import SynthstreamError
 from streams.app import STAGE_NAMES
+from streams.errors import SynthstreamError
 from streams.exporter import ExportResult, export
 from streams.kafka_local.launcher import LocalKafka
 from streams.outcomes import OutcomeWatcher

@@ -10,11 +10,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agents.generation.core import DIFFICULTIES
 from streams.errors import ConfigError
 
 KNOWN_TASKS: dict[str, dict[str, set[str]]] = {
     # task -> dimension -> allowed categories (empty set: any category)
-    "math.linear": {"difficulty": {"integer", "negative", "fractional"}, "domain": set()},
+    "math.linear": {"difficulty": set(DIFFICULTIES), "domain": set()},
 }
 
 

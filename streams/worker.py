@@ -12,7 +12,7 @@ from streams.metrics import Metrics, serve
 from streams.pipeline import Deps
 from streams.serde import registry as schema_registry
 from streams.settings import KafkaSettings, MetricsSettings, WorkerSettings, masked_dump
-from streams.spec import load_spec
+from streams.spec import KNOWN_TASKS, load_spec
 from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
@@ -22,9 +22,8 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     kafka, worker, metrics_settings = KafkaSettings(), WorkerSettings(), MetricsSettings()
     specs = [load_spec(p) for p in spec_paths]
     logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings))
-    tasks = tuple(sorted({t.name for s in specs for t in s.tasks} | {"math.linear"}))
     registry = CollectorRegistry()
-    metrics = Metrics(registry, tasks=tasks)
+    metrics = Metrics(registry, tasks=tuple(sorted(KNOWN_TASKS)))
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
                 targets={s.dataset.name: s.targets() for s in specs})
     app = build_app(kafka, worker, deps, stages or STAGE_NAMES)
