@@ -12,7 +12,10 @@ OUTCOMES = {
     "dedup": ("accepted", "duplicate_exact", "duplicate_near", "replayed"),
     "bias": ("observed",),
 }
-DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error")
+DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
+                       "backend_rejected", "backend_exhausted")
+LLM_OUTCOMES = ("ok", "overload", "transient", "permanent")
+LLM_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -51,6 +54,28 @@ class Metrics:
         self.bias_windows = Counter(
             "synthstream_bias_windows", "Bias windows closed, by what closed them.",
             ["closed_by"], registry=registry)
+        self.llm_requests = Counter(
+            "synthstream_llm_requests", "Model requests by how each attempt ended.",
+            ["model", "task", "outcome"], registry=registry)
+        self.llm_latency = Histogram(
+            "synthstream_llm_request_seconds", "Time of one model request attempt.",
+            ["model", "task"], buckets=LLM_LATENCY_BUCKETS, registry=registry)
+        self.llm_tokens = Counter(
+            "synthstream_llm_tokens", "Tokens the backend reported in usage, by kind (prompt, completion).",
+            ["model", "task", "kind"], registry=registry)
+        self.llm_cost = Counter(
+            "synthstream_llm_cost_usd", "Estimated cost from usage and the configured price per million tokens.",
+            ["model", "task"], registry=registry)
+        self.llm_concurrency = Gauge(
+            "synthstream_llm_concurrency_limit", "Current adaptive limit of model requests in flight.",
+            ["model"], registry=registry)
+        self.llm_retries = Counter(
+            "synthstream_llm_retries", "Model requests retried, by the kind of failure.",
+            ["model", "kind"], registry=registry)
+        self.llm_usage_invalid = Counter(
+            "synthstream_llm_usage_invalid", "Responses whose usage was missing or not valid counts.",
+            ["model"], registry=registry)
+        self.tasks = tasks
         for stage, outcomes in OUTCOMES.items():
             for outcome in outcomes:
                 self.records.labels(stage, outcome)
@@ -61,6 +86,20 @@ class Metrics:
             self.quality.labels(task)
         for closed_by in ("count", "time", "idle"):
             self.bias_windows.labels(closed_by)
+
+    def register_model(self, model: str) -> None:
+        """Create a model's series at zero, so dashboards see them before the first request."""
+        for task in self.tasks:
+            for outcome in LLM_OUTCOMES:
+                self.llm_requests.labels(model, task, outcome)
+            self.llm_latency.labels(model, task)
+            for kind in ("prompt", "completion"):
+                self.llm_tokens.labels(model, task, kind)
+            self.llm_cost.labels(model, task)
+        self.llm_concurrency.labels(model)
+        for kind in ("overload", "transient"):
+            self.llm_retries.labels(model, kind)
+        self.llm_usage_invalid.labels(model)
 
 
 def serve(registry: CollectorRegistry, host: str, port: int) -> None:

@@ -1,0 +1,265 @@
+"""An OpenAI-compatible model client: adaptive concurrency, retries, timeouts, token accounting.
+
+Works against anything that speaks the OpenAI HTTP API (vLLM, llama.cpp's server, Ollama,
+OpenAI): chat models through ``/v1/chat/completions``, base models through ``/v1/completions``.
+The SDK's own retries are off; this module owns them so that every attempt adapts the limit
+and is counted. After the last attempt the caller gets a :class:`BackendFailure`, which the
+generation agent turns into a dead letter carrying the backend's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import openai
+
+from agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
+from streams.errors import PoisonRecord
+
+logger = logging.getLogger(__name__)
+
+Api = Literal["chat", "completion"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 256
+    seed: int | None = None
+    n: int = 1
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One call: chat ``messages`` or a completion ``prompt``, never both."""
+
+    task: str
+    api: Api
+    sampling: Sampling
+    messages: tuple[dict[str, str], ...] = ()
+    prompt: str = ""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+    attempts: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+
+    def add(self, other: "Usage") -> None:
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.requests += other.requests
+        self.attempts += other.attempts
+        self.latency_s += other.latency_s
+        self.cost_usd += other.cost_usd
+
+
+@dataclass
+class ModelReply:
+    texts: list[str]
+    finish_reasons: list[str]
+    model: str
+    usage: Usage = field(default_factory=Usage)
+
+
+class BackendFailure(PoisonRecord):
+    """The backend could not serve a request; the agent dead-letters the prompt with this."""
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    kind: str  # ok | overload | transient | permanent
+    detail: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    model: str
+    api_key: str = "not-needed"
+    timeout_s: float = 60.0
+    max_retries: int = 6
+    floor: int = 1
+    ceiling: int = 32
+    initial: int = 8
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 20.0
+    price_input_per_mtok: float = 0.0
+    price_output_per_mtok: float = 0.0
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def classify(exc: BaseException) -> _Attempt:
+    """Which failures shrink the limit, which are retried, which are final."""
+    if isinstance(exc, openai.APITimeoutError) or isinstance(exc, asyncio.TimeoutError):
+        return _Attempt("overload", "timeout")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = f"HTTP {status}: {_short(exc.message)}"
+        retry_after = parse_retry_after(exc.response.headers if exc.response is not None else None)
+        if status in (429, 503):
+            return _Attempt("overload", detail, retry_after)
+        if status >= 500 or status in (408, 409):
+            return _Attempt("transient", detail, retry_after)
+        return _Attempt("permanent", detail)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return _Attempt("transient", f"connection: {type(cause).__name__}: {_short(str(cause))}")
+    # malformed JSON, a body that is not a completion, ...: the server glitched; try again
+    return _Attempt("transient", f"bad response: {type(exc).__name__}: {_short(str(exc))}")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _valid_count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+class ModelClient:
+    """Shared by every generation actor of a worker: one HTTP pool, one adaptive limit."""
+
+    def __init__(self, config: ClientConfig, metrics: Any = None, *, rng: random.Random | None = None,
+                 sleep: Any = asyncio.sleep) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        policy = AimdPolicy(floor=config.floor, ceiling=config.ceiling, initial=config.initial)
+        gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
+        self.limiter = AdaptiveLimiter(policy, on_change=(gauge.set if gauge is not None else None))
+        self._client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=config.api_key or "not-needed", max_retries=0,
+            timeout=config.timeout_s)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """Serve one request, retrying what can be retried; BackendFailure when it cannot."""
+        last: _Attempt | None = None
+        for attempt in range(self.config.max_retries + 1):
+            async with self.limiter.slot() as slot:
+                started = time.perf_counter()
+                try:
+                    reply = await self._call(request)
+                except Exception as exc:  # every failure is classified; none escapes unaccounted
+                    last = classify(exc)
+                    elapsed = time.perf_counter() - started
+                    self._observe_failure(request, last, elapsed)
+                    if last.kind == "overload":
+                        slot.overload(last.retry_after)
+                else:
+                    elapsed = time.perf_counter() - started
+                    slot.success()
+                    reply.usage.attempts = attempt + 1
+                    reply.usage.latency_s = elapsed
+                    self._observe_success(request, reply, elapsed)
+                    return reply
+            if last.kind == "permanent":
+                raise BackendFailure("backend_rejected", f"{self.config.model}: {last.detail}")
+            if attempt < self.config.max_retries:
+                delay = backoff_delay(attempt, self.config.backoff_base_s, self.config.backoff_max_s,
+                                      self._rng, last.retry_after)
+                if self.metrics is not None:
+                    self.metrics.llm_retries.labels(self.config.model, last.kind).inc()
+                await self._sleep(delay)
+        assert last is not None
+        raise BackendFailure("backend_exhausted",
+                             f"{self.config.model}: gave up after {self.config.max_retries + 1} attempts; "
+                             f"last error: {last.detail}")
+
+    async def _call(self, request: ModelRequest) -> ModelReply:
+        s = request.sampling
+        common: dict[str, Any] = {
+            "model": self.config.model, "temperature": s.temperature, "top_p": s.top_p,
+            "max_tokens": s.max_tokens, "n": s.n, "timeout": self.config.timeout_s,
+        }
+        if s.seed is not None:
+            common["seed"] = s.seed
+        if s.stop:
+            common["stop"] = list(s.stop)
+        if request.api == "chat":
+            resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
+            choices = _choices(resp)
+            texts = [(c.message.content or "") if c.message is not None else "" for c in choices]
+        else:
+            resp = await self._client.completions.create(prompt=request.prompt, **common)
+            choices = _choices(resp)
+            texts = [c.text or "" for c in choices]
+        usage = Usage(requests=1)
+        raw = getattr(resp, "usage", None)
+        prompt_tokens = _valid_count(getattr(raw, "prompt_tokens", None))
+        completion_tokens = _valid_count(getattr(raw, "completion_tokens", None))
+        if prompt_tokens is None or completion_tokens is None:
+            if self.metrics is not None:
+                self.metrics.llm_usage_invalid.labels(self.config.model).inc()
+            logger.debug("backend returned no usable usage: %r", raw)
+        else:
+            usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
+        usage.cost_usd = (usage.prompt_tokens * self.config.price_input_per_mtok
+                          + usage.completion_tokens * self.config.price_output_per_mtok) / 1_000_000
+        return ModelReply(texts=texts, finish_reasons=[str(c.finish_reason or "") for c in choices],
+                          model=str(getattr(resp, "model", None) or self.config.model), usage=usage)
+
+    def _observe_success(self, request: ModelRequest, reply: ModelReply, elapsed: float) -> None:
+        if self.metrics is None:
+            return
+        m, model, task = self.metrics, self.config.model, request.task
+        m.llm_requests.labels(model, task, "ok").inc()
+        m.llm_latency.labels(model, task).observe(elapsed)
+        m.llm_tokens.labels(model, task, "prompt").inc(reply.usage.prompt_tokens)
+        m.llm_tokens.labels(model, task, "completion").inc(reply.usage.completion_tokens)
+        m.llm_cost.labels(model, task).inc(reply.usage.cost_usd)
+
+    def _observe_failure(self, request: ModelRequest, attempt: _Attempt, elapsed: float) -> None:
+        logger.info("model request failed (%s): %s", attempt.kind, attempt.detail)
+        if self.metrics is not None:
+            self.metrics.llm_requests.labels(self.config.model, request.task, attempt.kind).inc()
+            self.metrics.llm_latency.labels(self.config.model, request.task).observe(elapsed)
+
+
+def _choices(resp: Any) -> list[Any]:
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"response has no choices: {_short(repr(resp), 200)}")
+    return choices
