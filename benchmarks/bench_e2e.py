@@ -34,7 +34,7 @@ from streams.settings import KafkaSettings  # noqa: E402
 from streams.spec import load_spec  # noqa: E402
 from streams.topics import TopicNames, create_topics  # noqa: E402
 
-SPEC = ROOT / "specs" / "demo.yaml"
+SPEC = ROOT / "specs" / "procedural.yaml"
 
 
 def in_process(prompts: list[dict]) -> tuple[float, int]:

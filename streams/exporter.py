@@ -24,15 +24,25 @@ class ExportResult:
 
 
 def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
+    """One training example per line: chat messages for every task; code tasks also carry the
+    HumanEval fields (prompt, completion, test, entry_point), grounded QA its passage and evidence."""
     lineage = record["lineage"]
-    return {
+    metadata: dict[str, Any] = {**record["dimensions"], "prompt_id": record["prompt_id"], "lineage": lineage}
+    if record.get("usage"):
+        metadata["usage"] = record["usage"]
+    out: dict[str, Any] = {
         "id": record["record_id"],
         "task": record["task"],
         "messages": record["messages"],
         "answer": record["answer"],
         "quality_score": record["quality_score"],
-        "metadata": {**record["dimensions"], "prompt_id": record["prompt_id"], "lineage": lineage},
+        "metadata": metadata,
     }
+    if record.get("code"):
+        out["code"] = record["code"]
+    if record.get("grounding"):
+        out["grounding"] = record["grounding"]
+    return out
 
 
 def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0):

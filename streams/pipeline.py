@@ -33,6 +33,8 @@ class Deps:
     worker: WorkerSettings
     targets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     clock: Callable[[], int] = now_ms
+    model_client: Any = None  # agents.generation.backends.client.ModelClient, when generation runs here
+    generation_concurrency: int = 1
 
 
 class Sinks:

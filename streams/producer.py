@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -39,10 +40,11 @@ def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 
             "prompt_id": f"{spec.dataset.name}-{run_id}-{index:08d}",
             "task": task.name,
             "seed": xxhash.xxh64_intdigest(f"{spec.seed}:{run_id}:{index}".encode()) >> 1,
-            "instruction": rng.choice(task.instructions),
+            "instruction": rng.choice(task.effective_instructions),
             "dimensions": dims,
-            "params": dict(task.params),
+            "params": {k: v if isinstance(v, str) else json.dumps(v) for k, v in sorted(task.params.items())},
             "threshold": spec.threshold_for(task),
+            "model": spec.model_config_for(task),
             "lineage": {
                 "dataset": spec.dataset.name, "dataset_version": spec.dataset.version, "spec_hash": spec_hash,
                 "producer_version": f"synthstream@{__version__}", "prompted_at": now_ms,

@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -71,12 +71,47 @@ class WorkerSettings(BaseSettings):
     log_level: str = "warn"
 
 
+class LLMSettings(BaseSettings):
+    """The model server generation talks to; unset base_url = the embedded local model."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_LLM_", extra="ignore")
+
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    api_key: SecretStr = Field(SecretStr("not-needed"), description="sent as the bearer token; never logged")
+    model: str | None = Field(None, description="overrides the spec's model name")
+    timeout_s: float = Field(120.0, gt=0, description="per request")
+    max_retries: int = Field(6, ge=0)
+    max_concurrency: int = Field(32, ge=1, description="ceiling of the adaptive limit, per worker")
+    min_concurrency: int = Field(1, ge=1)
+    initial_concurrency: int = Field(8, ge=1)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    price_input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens, for the cost metric")
+    price_output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+    # the embedded server (used when base_url is unset)
+    embedded_port: int = 8765
+    embedded_model_path: Path | None = Field(None, description="a GGUF file; default: the bundled Gemma 3 270M")
+    embedded_ctx: int = 2048
+    embedded_threads: int | None = None
+    embedded_ready_timeout_s: float = 120.0
+    embedded_state_dir: Path = Field(default_factory=lambda: _state_home() / "llm")
+    model_cache_dir: Path = Field(default_factory=lambda: _cache_home() / "models")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.base_url
+
+    @property
+    def endpoint(self) -> str:
+        return self.base_url or f"http://127.0.0.1:{self.embedded_port}/v1"
+
+
 def masked_dump(*settings: BaseSettings) -> str:
     """One line per setting for the start-up log; anything secret-looking is masked."""
     lines = []
     for group in settings:
         for name, value in group.model_dump().items():
-            if any(word in name for word in ("key", "secret", "password", "token")):
+            if any(word in name for word in ("key", "secret", "password", "token")) or isinstance(value, SecretStr):
                 value = "****"
             lines.append(f"{type(group).__name__}.{name}={value}")
     return "\n".join(lines)

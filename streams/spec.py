@@ -1,22 +1,22 @@
-"""Declarative dataset specs: what to generate, in which proportions, and how strictly to verify."""
+"""Declarative dataset specs: what to generate, in which proportions, with which model, how strictly
+to verify. Validated with pydantic; the published JSON Schema (``specs/spec.schema.json``) is
+generated from the same models and the task registry (``synthstream spec schema``)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
-from agents.generation.core import DIFFICULTIES
+from agents.generation.tasks import TASKS
 from streams.errors import ConfigError
 
-KNOWN_TASKS: dict[str, dict[str, set[str]]] = {
-    # task -> dimension -> allowed categories (empty set: any category)
-    "math.linear": {"difficulty": set(DIFFICULTIES), "domain": set()},
-}
+DEFAULT_MODEL = "gemma3-270m"
 
 
 class _Strict(BaseModel):
@@ -24,49 +24,119 @@ class _Strict(BaseModel):
 
 
 class DatasetSpec(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="data set name; prefixes prompt ids")
     version: str = Field(min_length=1)
 
 
+class SamplingSpec(_Strict):
+    temperature: float = Field(0.7, ge=0, le=2)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1, le=32768, description="upper bound per request; tasks may ask for less")
+    n: int = Field(1, ge=1, le=16, description="choices per request, for servers that support n > 1")
+    stop: list[str] = Field(default_factory=list, description="extra stop sequences, added to the task's own")
+    seeded: bool = Field(True, description="send each request a seed derived from the prompt's seed")
+
+
+class SamplingOverride(_Strict):
+    """Per-task changes to the model's sampling; unset fields keep the spec's value."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    n: int | None = Field(None, ge=1, le=16)
+    stop: list[str] | None = None
+    seeded: bool | None = None
+
+
+class ModelSpec(_Strict):
+    name: str = Field(DEFAULT_MODEL, min_length=1, description="model id sent to the server "
+                                                              "(SYNTHSTREAM_LLM_MODEL overrides it)")
+    api: Literal["chat", "completion"] = Field(
+        "completion", description="chat: /v1/chat/completions for instruction-tuned models; "
+                                  "completion: /v1/completions with few-shot templates, for base models")
+    sampling: SamplingSpec = SamplingSpec()
+
+
 class TaskSpec(_Strict):
-    name: str
-    weight: float = Field(gt=0)
-    instructions: list[str] = Field(min_length=1)
-    dimensions: dict[str, dict[str, float]] = Field(default_factory=dict)
-    params: dict[str, str] = Field(default_factory=dict)
-    threshold: float | None = Field(None, ge=0, le=1)
+    name: str = Field(description="a task from the registry (synthstream spec tasks)")
+    weight: float = Field(gt=0, description="relative share of prompts")
+    solver: Literal["model", "procedural"] | None = Field(
+        None, description="who writes the output; default: the model where the task allows it")
+    instructions: list[str] | None = Field(None, min_length=1, description="user-facing instructions; one is "
+                                                                          "drawn per prompt")
+    dimensions: dict[str, dict[str, float]] = Field(default_factory=dict, description="categorical dimension -> "
+                                                    "category -> target weight (also the bias monitor's targets)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the task's parameters")
+    threshold: float | None = Field(None, ge=0, le=1, description="quality score needed to accept")
+    sampling: SamplingOverride | None = None
 
     @field_validator("name")
     @classmethod
     def _known_task(cls, name: str) -> str:
-        if name not in KNOWN_TASKS:
-            raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(KNOWN_TASKS))}")
+        if name not in TASKS:
+            raise ValueError(f"unknown task {name!r}; expected one of: {', '.join(sorted(TASKS))}")
         return name
 
-    @model_validator(mode="after")
-    def _check_dimensions(self) -> "TaskSpec":
-        allowed = KNOWN_TASKS[self.name]
-        for dim, weights in self.dimensions.items():
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        task = TASKS.get(info.data.get("name", ""))
+        if task is None:
+            return params
+        try:
+            task.params_model.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{task.name} params: {problems}") from None
+        return params
+
+    @field_validator("dimensions")
+    @classmethod
+    def _valid_dimensions(cls, dims: dict[str, dict[str, float]], info: ValidationInfo) -> dict[str, dict[str, float]]:
+        task = TASKS.get(info.data.get("name", ""))
+        for dim, weights in dims.items():
             if not weights:
                 raise ValueError(f"dimension {dim!r} has no categories")
             if any(w <= 0 for w in weights.values()):
                 raise ValueError(f"dimension {dim!r}: every weight must be > 0")
-            if dim in allowed and allowed[dim] and not set(weights) <= allowed[dim]:
-                bad = sorted(set(weights) - allowed[dim])
-                raise ValueError(f"dimension {dim!r}: unknown categories {bad}; expected some of {sorted(allowed[dim])}")
-        missing = [d for d, cats in allowed.items() if cats and d not in self.dimensions]
-        if missing:
-            raise ValueError(f"task {self.name} needs dimensions {missing}")
+            allowed = task.dimensions.get(dim, ()) if task else ()
+            if allowed and not set(weights) <= set(allowed):
+                bad = sorted(set(weights) - set(allowed))
+                raise ValueError(f"dimension {dim!r}: unknown categories {bad}; expected some of {list(allowed)}")
+        if task is not None:
+            missing = [d for d in task.required_dimensions if d not in dims]
+            if missing:
+                raise ValueError(f"task {task.name} needs dimensions {missing}")
+        return dims
+
+    @model_validator(mode="after")
+    def _valid_solver(self) -> "TaskSpec":
+        task = TASKS[self.name]
+        if self.solver is not None and self.solver not in task.solvers:
+            raise ValueError(f"solver {self.solver!r} is not available for {self.name}; expected one of "
+                             f"{list(task.solvers)}")
         return self
+
+    @property
+    def effective_solver(self) -> str:
+        if self.solver is not None:
+            return self.solver
+        return "model" if "model" in TASKS[self.name].solvers else "procedural"
+
+    @property
+    def effective_instructions(self) -> tuple[str, ...]:
+        return tuple(self.instructions) if self.instructions else TASKS[self.name].default_instructions
 
 
 class VerificationSpec(_Strict):
-    threshold: float = Field(0.85, ge=0, le=1)
+    threshold: float = Field(0.85, ge=0, le=1, description="default quality threshold of every task")
 
 
 class Spec(_Strict):
     dataset: DatasetSpec
-    seed: int = 0
+    seed: int = Field(0, description="with the run id and prompt index, seeds every random choice")
+    count: int = Field(1000, ge=1, description="prompts per run (synthstream run --count overrides it)")
+    model: ModelSpec = ModelSpec()
     tasks: list[TaskSpec] = Field(min_length=1)
     verification: VerificationSpec = VerificationSpec()
 
@@ -75,8 +145,21 @@ class Spec(_Strict):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    @property
+    def needs_model(self) -> bool:
+        return any(t.effective_solver == "model" for t in self.tasks)
+
     def threshold_for(self, task: TaskSpec) -> float:
         return task.threshold if task.threshold is not None else self.verification.threshold
+
+    def model_config_for(self, task: TaskSpec) -> dict[str, Any] | None:
+        """The ModelConfig record a prompt of this task carries (None: procedural)."""
+        if task.effective_solver != "model":
+            return None
+        sampling = self.model.sampling.model_dump()
+        if task.sampling is not None:
+            sampling.update({k: v for k, v in task.sampling.model_dump().items() if v is not None})
+        return {"name": self.model.name, "api": self.model.api, **sampling}
 
     def targets(self) -> dict[str, dict[str, float]]:
         """Target share of every category, per dimension, over the whole data set ('task' included)."""
@@ -93,26 +176,60 @@ class Spec(_Strict):
         return out
 
 
-def _format_error(path: Path, exc: ValidationError) -> str:
+# ---- errors that point into the file ----------------------------------------------------------
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node along ``loc`` that exists in the YAML document."""
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            continue  # a pydantic-only step (a validator's name, a union branch)
+        node = child
+    return line
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format_error(path: Path, exc: ValidationError, root: yaml.Node | None) -> str:
     lines = [f"spec {path} is invalid:"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  - field {where}: {err['msg']}")
+        loc = tuple(err["loc"])
+        line = _line_of(root, loc) if root is not None else None
+        where = f"{path}:{line}: " if line else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; synthstream spec schema lists every field)"
+        lines.append(f"  - {where}{_path(loc)}: {msg}")
     return "\n".join(lines)
 
 
-def parse_spec(data: Any, source: Path | str = "<spec>") -> Spec:
+def parse_spec(data: Any, source: Path | str = "<spec>", root: yaml.Node | None = None) -> Spec:
     path = Path(source)
     if not isinstance(data, dict):
         raise ConfigError(f"spec {path} is invalid: expected a mapping at the top level, got {type(data).__name__}")
     try:
         return Spec.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(path, exc)) from exc
+        raise ConfigError(_format_error(path, exc, root)) from exc
 
 
 def load_spec(path: Path | str) -> Spec:
-    """Load and validate a YAML spec; every problem is a ConfigError naming file and field."""
+    """Load and validate a YAML spec; every problem is a ConfigError naming file, line and field."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -120,6 +237,46 @@ def load_spec(path: Path | str) -> Spec:
         raise ConfigError(f"cannot read spec {path}: {exc.strerror}") from exc
     try:
         data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"spec {path} is not valid YAML: {exc}") from exc
-    return parse_spec(data, path)
+    return parse_spec(data, path, root)
+
+
+# ---- the published JSON Schema ------------------------------------------------------------------
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of a spec: the pydantic models, with one branch per task so that each task's
+    name, params and dimension categories are spelled out."""
+    schema = Spec.model_json_schema()
+    defs = schema["$defs"]
+    base = defs.pop("TaskSpec")
+    branches = []
+    for name, task in sorted(TASKS.items()):
+        branch = json.loads(json.dumps(base))
+        branch["title"] = name
+        branch["description"] = task.summary
+        branch["properties"]["name"] = {"const": name}
+        params = task.params_model.model_json_schema()
+        params.pop("title", None)
+        branch["properties"]["params"] = params
+        branch["properties"]["solver"] = {"anyOf": [{"enum": list(task.solvers)}, {"type": "null"}],
+                                          "default": None}
+        dims: dict[str, Any] = {}
+        for dim, allowed in task.dimensions.items():
+            cats: dict[str, Any] = {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                                    "minProperties": 1}
+            if allowed:
+                cats["propertyNames"] = {"enum": list(allowed)}
+            dims[dim] = cats
+        branch["properties"]["dimensions"] = {
+            "type": "object", "properties": dims,
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0},
+                                     "minProperties": 1},
+            "required": list(task.required_dimensions)}
+        branches.append(branch)
+    schema["properties"]["tasks"]["items"] = {"oneOf": branches}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://synthstream.dev/spec.schema.json"
+    schema["title"] = "synthstream dataset spec"
+    return schema

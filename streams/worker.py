@@ -7,26 +7,48 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from agents.generation.backends.client import ClientConfig, ModelClient
+from agents.generation.tasks import TASKS
 from streams.app import STAGE_NAMES, build_app
 from streams.metrics import Metrics, serve
 from streams.pipeline import Deps
 from streams.serde import registry as schema_registry
-from streams.settings import KafkaSettings, MetricsSettings, WorkerSettings, masked_dump
-from streams.spec import KNOWN_TASKS, load_spec
+from streams.settings import KafkaSettings, LLMSettings, MetricsSettings, WorkerSettings, masked_dump
+from streams.spec import DEFAULT_MODEL, load_spec
 from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
 
+def make_client(llm: LLMSettings, default_model: str, metrics: Metrics | None) -> ModelClient:
+    """The worker's one model client: one connection pool and one adaptive limit for all actors."""
+    config = ClientConfig(
+        base_url=llm.endpoint, model=default_model, api_key=llm.api_key.get_secret_value(),
+        model_override=llm.model, timeout_s=llm.timeout_s, max_retries=llm.max_retries,
+        floor=llm.min_concurrency, ceiling=llm.max_concurrency,
+        initial=min(llm.max_concurrency, max(llm.min_concurrency, llm.initial_concurrency)),
+        backoff_base_s=llm.backoff_base_s, backoff_max_s=llm.backoff_max_s,
+        price_input_per_mtok=llm.price_input_per_mtok, price_output_per_mtok=llm.price_output_per_mtok)
+    return ModelClient(config, metrics)
+
+
 def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
-    kafka, worker, metrics_settings = KafkaSettings(), WorkerSettings(), MetricsSettings()
+    kafka, worker, metrics_settings, llm = KafkaSettings(), WorkerSettings(), MetricsSettings(), LLMSettings()
     specs = [load_spec(p) for p in spec_paths]
-    logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings))
+    logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings, llm))
     registry = CollectorRegistry()
-    metrics = Metrics(registry, tasks=tuple(sorted(KNOWN_TASKS)))
+    metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
+    stages = stages or list(STAGE_NAMES)
+    client = None
+    if "generation" in stages:
+        models = {llm.model} if llm.model else ({s.model.name for s in specs} or {DEFAULT_MODEL})
+        for name in sorted(models):
+            metrics.register_model(name)
+        client = make_client(llm, sorted(models)[0], metrics)
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
-                targets={s.dataset.name: s.targets() for s in specs})
-    app = build_app(kafka, worker, deps, stages or STAGE_NAMES)
+                targets={s.dataset.name: s.targets() for s in specs},
+                model_client=client, generation_concurrency=llm.max_concurrency)
+    app = build_app(kafka, worker, deps, stages)
     if metrics_settings.enabled:
         serve(registry, metrics_settings.host, metrics_settings.port)
         logger.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)

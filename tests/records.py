@@ -6,17 +6,30 @@ LINEAGE = {"dataset": "t", "dataset_version": "1", "spec_hash": "ab" * 32, "prod
            "accepted_at": None}
 PROMPT = {"prompt_id": "t-1", "task": "math.linear", "seed": 42, "instruction": "Solve: ünïcode ✓",
           "dimensions": {"difficulty": "integer", "domain": "algebra"}, "params": {"error_rate": "0"},
-          "threshold": 0.85, "lineage": LINEAGE}
+          "threshold": 0.85, "lineage": LINEAGE,
+          "model": {"name": "gemma3-270m", "api": "completion", "temperature": 0.7, "top_p": 0.95, "max_tokens": 256,
+                    "n": 1, "stop": ["\nProblem:"], "seeded": True}}
+USAGE = {"model": "gemma3-270m", "prompt_tokens": 150, "completion_tokens": 35, "requests": 3, "attempts": 4,
+         "latency_ms": 812.5, "cost_usd": 0.0}
+CODE = {"prompt": "def add(a, b):\n    \"\"\"Sum.\"\"\"\n", "completion": "    return a + b\n",
+        "test": "def check(candidate):\n    assert candidate(1, 2) == 3\n", "entry_point": "add",
+        "spec_source": "catalogue"}
+GROUNDING = {"doc_id": "nile", "chunk": 0, "context": "The Nile flows north.", "evidence": "The Nile flows north.",
+             "question": "Which way does the Nile flow?", "answer": "North"}
 GENERATION = {"prompt_id": "t-1", "task": "math.linear", "problem": "Solve for x: 2*x + 1 = 5",
               "equation": "2*x + 1 = 5", "steps": ["2*x + 1 = 5", "2*x = 4", "x = 2"], "answer": "2",
               "response": "Step 1 ...\nAnswer: x = 2", "reference_answer": "2",
-              "dimensions": {"difficulty": "integer"}, "threshold": 0.85, "lineage": LINEAGE}
+              "dimensions": {"difficulty": "integer"}, "threshold": 0.85, "lineage": LINEAGE,
+              "messages": [{"role": "user", "content": "Solve for x: 2*x + 1 = 5"},
+                           {"role": "assistant", "content": "Step 1 ...\nAnswer: x = 2"}],
+              "samples": [], "sample_answers": [],
+              "code": CODE, "grounding": GROUNDING, "usage": USAGE, "parse_error": None}
 VERDICT = {"prompt_id": "t-1", "accepted": True, "quality_score": 1.0, "threshold": 0.85, "reasons": [],
            "generation": GENERATION}
 ACCEPTED = {"record_id": "f" * 32, "prompt_id": "t-1", "task": "math.linear",
             "messages": [{"role": "user", "content": "Solve"}, {"role": "assistant", "content": "x = 2"}],
             "answer": "2", "quality_score": 1.0, "dimensions": {"difficulty": "integer"},
-            "lineage": dict(LINEAGE, accepted_at=1_700_000_000_300)}
+            "lineage": dict(LINEAGE, accepted_at=1_700_000_000_300), "code": CODE, "grounding": None, "usage": USAGE}
 BIAS = {"dataset": "t", "window_start": 1, "window_end": 2, "records": 3, "closed_by": "count",
         "dimensions": [{"dimension": "task", "observed": {"a": 1.0}, "target": {"a": 1.0}, "psi": 0.0,
                         "jsd": 0.0, "status": "ok"}]}
@@ -25,5 +38,7 @@ DEAD = {"stage": "generation", "reason": "corrupt", "detail": "bad", "source_top
         "failed_at": 1_700_000_000_000}
 OUTCOME = {"prompt_id": "t-1", "outcome": "ACCEPTED", "stage": "dedup", "reason": None, "record_id": "f" * 32,
            "task": "math.linear", "decided_at": 1_700_000_000_000}
-SAMPLES = {"Prompt": PROMPT, "Generation": GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
+PROCEDURAL_PROMPT = dict(PROMPT, model=None)
+MODEL_GENERATION = dict(GENERATION, samples=["Answer: x = 2", "Answer: 2", "x = 3"], sample_answers=["2", "2", "3"])
+SAMPLES = {"Prompt": PROMPT, "Generation": MODEL_GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
            "BiasReport": BIAS, "DeadLetter": DEAD, "Outcome": OUTCOME}

@@ -22,19 +22,37 @@ STAGE = "dedup"
 
 
 def dedup_key(gen: dict[str, Any]) -> str:
-    """Records can only duplicate each other within one key: same task, same problem statement
-    (when the task has one) and same answer. Wording is then compared fuzzily, so a reworded
-    instruction is caught while '3x + 5 = 11' and '3x + 7 = 13' (same answer) never collide."""
+    """Records can only duplicate each other within one key. Math: same task, same problem
+    statement and same answer, so a reworded instruction is caught while '3x + 5 = 11' and
+    '3x + 7 = 13' (same answer) never collide. Code: same function. QA: same passage.
+    Dialogue: same task (the whole conversation is compared)."""
+    if gen.get("code"):
+        return "|".join((gen["task"], gen["code"]["entry_point"], normalize(gen["code"]["prompt"])))
+    if gen.get("grounding"):
+        return "|".join((gen["task"], gen["grounding"]["doc_id"], str(gen["grounding"]["chunk"])))
     return "|".join((gen["task"], normalize(gen.get("equation") or ""), normalize(gen["answer"])))
+
+
+def dedup_text(gen: dict[str, Any]) -> str:
+    """What is compared fuzzily within a key."""
+    if gen.get("code"):
+        return gen["code"]["completion"]
+    if gen.get("grounding"):
+        return f"{gen['grounding']['question']}\n{gen['grounding']['answer']}"
+    if gen["task"].startswith("dialogue"):
+        return "\n".join(m["content"] for m in gen.get("messages") or [])
+    return gen["problem"]
 
 
 def accepted_record(verdict: dict[str, Any], record_id: str, accepted_at: int) -> dict[str, Any]:
     gen = verdict["generation"]
     return {
         "record_id": record_id, "prompt_id": gen["prompt_id"], "task": gen["task"],
-        "messages": [{"role": "user", "content": gen["problem"]}, {"role": "assistant", "content": gen["response"]}],
+        "messages": gen.get("messages") or [{"role": "user", "content": gen["problem"]},
+                                            {"role": "assistant", "content": gen["response"]}],
         "answer": gen["answer"], "quality_score": verdict["quality_score"], "dimensions": gen["dimensions"],
         "lineage": dict(gen["lineage"], accepted_at=accepted_at),
+        "code": gen.get("code"), "grounding": gen.get("grounding"), "usage": gen.get("usage"),
     }
 
 
@@ -46,7 +64,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         if not verdict["accepted"]:
             return
         gen = verdict["generation"]
-        decision = index.check(gen["prompt_id"], gen["problem"], key=dedup_key(gen))
+        decision = index.check(gen["prompt_id"], dedup_text(gen), key=dedup_key(gen))
         deps.metrics.dedup_index.set(len(index))
         if isinstance(decision, Duplicate):
             deps.metrics.records.labels(STAGE, f"duplicate_{decision.kind}").inc()

@@ -23,7 +23,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     async def handle(message: Any) -> None:
         _, gen = deps.serde.decode(message.value, "Generation")
         checked = core.verify(gen)
-        gen["lineage"] = dict(gen["lineage"], verifier=core.VERIFIER, verified_at=deps.clock())
+        gen["lineage"] = dict(gen["lineage"], verifier=checked.verifier, verified_at=deps.clock())
         verdict = {"prompt_id": gen["prompt_id"], "accepted": checked.accepted, "quality_score": checked.score,
                    "threshold": gen["threshold"], "reasons": checked.reasons, "generation": gen}
         await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict)

@@ -1,7 +1,11 @@
-"""Verification of math.linear generations: the answer and every step, exactly.
+"""Verification: one entry point, :func:`verify`, that picks the verifier for a generation.
 
-Pure: no Kafka, no clock. Returns a typed Verdict outcome with a score in [0, 1] and
-reason codes; a rejection is data, not an exception.
+- procedural math.linear: the answer and every step, exactly (:func:`verify_linear_steps`);
+- every other math generation: the final answer against the computed ground truth, exactly, and
+  the agreement of the model's samples (:func:`verify_math_answer`).
+
+Pure: no Kafka, no clock. Returns a typed outcome with a score in [0, 1] and reason codes; a
+rejection is data, not an exception.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from typing import Any
 from agents.verification.algebra import Unparseable, parse_number, solution
 
 VERIFIER = "math.linear-exact@1"
+MATH_VERIFIER = "math.answer-exact+agreement@1"
 W_ANSWER, W_STEPS, W_FORM = 0.5, 0.4, 0.1
+W_CORRECT, W_AGREE, W_SHOWN = 0.6, 0.3, 0.1
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,7 @@ class Checked:
     accepted: bool
     score: float
     reasons: list[str] = field(default_factory=list)
+    verifier: str = VERIFIER
 
 
 def _is_reduced(text: str) -> bool:
@@ -46,7 +53,74 @@ def _check_steps(steps: list[str], truth: Fraction) -> tuple[int, list[str]]:
 
 
 def verify(gen: dict[str, Any]) -> Checked:
-    """Check a math.linear Generation; critical failures reject whatever the score."""
+    """The verdict on one Generation, by the verifier its task and solver call for."""
+    task = gen["task"]
+    if gen.get("parse_error"):
+        return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], _verifier_for(task))
+    if task == "math.linear" and not gen.get("samples"):
+        return verify_linear_steps(gen)
+    if task.startswith("math."):
+        return verify_math_answer(gen)
+    return Checked(False, 0.0, [f"no_verifier: no verifier for task {task!r} yet"], "none")
+
+
+def _verifier_for(task: str) -> str:
+    return MATH_VERIFIER if task.startswith("math.") else "none"
+
+
+def _finish(critical: list[str], soft: list[str], score: float, threshold: float, verifier: str) -> Checked:
+    score = round(min(1.0, max(0.0, score)), 6)
+    accepted = not critical and score >= threshold
+    reasons = critical + soft
+    if not critical and score < threshold:
+        reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
+    return Checked(accepted, score, reasons, verifier)
+
+
+def verify_math_answer(gen: dict[str, Any]) -> Checked:
+    """Final answer equals the ground truth (exact values, any notation); samples agree."""
+    from agents.generation.tasks import TASKS
+    from agents.generation.tasks.answers import NoAnswer, parse_canonical
+
+    task = TASKS.get(gen["task"])
+    shape = getattr(task, "shape", None)
+    if shape is None:
+        return Checked(False, 0.0, [f"no_verifier: task {gen['task']!r} is not a math task"], "none")
+    if gen.get("reference_answer") is None:
+        return Checked(False, 0.0, ["no_ground_truth: the generator gave no reference answer"], MATH_VERIFIER)
+    try:
+        truth = parse_canonical(gen["reference_answer"], shape)
+    except NoAnswer as exc:
+        return Checked(False, 0.0, [f"reference_unparseable: {exc}"], MATH_VERIFIER)
+    critical: list[str] = []
+    soft: list[str] = []
+    try:
+        correct = parse_canonical(gen["answer"], shape) == truth
+    except NoAnswer as exc:
+        correct = False
+        critical.append(f"answer_unparseable: {exc}")
+    if not correct and not critical:
+        critical.append(f"answer_wrong: {gen['answer']!r} is not the solution ({gen['reference_answer']})")
+    samples = gen.get("sample_answers") or []
+    if samples:
+        from agents.generation.tasks.answers import canonical
+
+        majority = canonical(parse_canonical(gen["answer"], shape), shape) if correct else None
+        agreeing = sum(1 for a in samples if a and a == majority)
+        agreement = agreeing / len(samples)
+        if len(samples) > 1 and agreement < 1:
+            soft.append(f"samples_disagree: {agreeing} of {len(samples)} samples reach the answer")
+    else:
+        agreement = 1.0 if correct else 0.0
+    shown = bool(gen.get("steps"))
+    if not shown:
+        soft.append("steps_missing: the solution shows no working")
+    score = W_CORRECT * correct + W_AGREE * agreement + W_SHOWN * shown
+    return _finish(critical, soft, score, gen["threshold"], MATH_VERIFIER)
+
+
+def verify_linear_steps(gen: dict[str, Any]) -> Checked:
+    """Check a procedural math.linear Generation; critical failures reject whatever the score."""
     threshold = gen["threshold"]
     try:
         truth = solution(gen["equation"] or "")

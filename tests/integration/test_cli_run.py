@@ -32,7 +32,7 @@ def env(bootstrap, tmp_path) -> dict[str, str]:
 
 def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     out = tmp_path / "out.jsonl"
-    proc = cli("run", "--spec", "specs/demo.yaml", "--count", "150", "--out", str(out), env=env)
+    proc = cli("run", "--spec", "specs/procedural.yaml", "--count", "150", "--out", str(out), env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no outcome (lost)" in proc.stdout and "prompts produced" in proc.stdout
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -41,7 +41,7 @@ def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     first = lines[0]
     assert set(first) == {"id", "task", "messages", "answer", "quality_score", "metadata"}
     assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
-    assert first["metadata"]["lineage"]["dataset"] == "demo-math" and "difficulty" in first["metadata"]
+    assert first["metadata"]["lineage"]["dataset"] == "procedural-math" and "difficulty" in first["metadata"]
     assert "Answer: x = " in first["messages"][1]["content"] and first["quality_score"] >= 0.85
 
     exported = tmp_path / "export.jsonl"
@@ -60,12 +60,12 @@ def summary(stdout: str) -> dict[str, str]:
 
 
 def test_second_run_on_the_same_topics_counts_only_its_own_prompts(env, tmp_path):
-    first = cli("run", "--spec", "specs/demo.yaml", "--count", "60", "--out", str(tmp_path / "a.jsonl"), env=env)
+    first = cli("run", "--spec", "specs/procedural.yaml", "--count", "60", "--out", str(tmp_path / "a.jsonl"), env=env)
     assert first.returncode == 0, first.stderr
     # prompts published while no worker runs are the backlog the next run's workers also decide
-    backlog = cli("produce", "--spec", "specs/demo.yaml", "--count", "25", env=env)
+    backlog = cli("produce", "--spec", "specs/procedural.yaml", "--count", "25", env=env)
     assert backlog.returncode == 0, backlog.stderr
-    second = cli("run", "--spec", "specs/demo.yaml", "--count", "40", "--out", str(tmp_path / "b.jsonl"), env=env)
+    second = cli("run", "--spec", "specs/procedural.yaml", "--count", "40", "--out", str(tmp_path / "b.jsonl"), env=env)
     assert second.returncode == 0, second.stderr
     rows = summary(second.stdout)
     assert rows["prompts produced"] == "40" and rows["no outcome (lost)"] == "0"
@@ -77,10 +77,10 @@ def test_second_run_on_the_same_topics_counts_only_its_own_prompts(env, tmp_path
 
 def test_invalid_spec_fails_before_anything_is_published(env, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "specs" / "demo.yaml").read_text().replace("weight: 1.0", "weight: heavy"))
+    bad.write_text((ROOT / "specs" / "procedural.yaml").read_text().replace("weight: 1.0", "weight: heavy"))
     proc = cli("run", "--spec", str(bad), "--count", "10", env=env)
     assert proc.returncode == 1
-    assert str(bad) in proc.stderr and "tasks.0.weight" in proc.stderr
+    assert str(bad) in proc.stderr and "tasks[0].weight" in proc.stderr
     assert "Traceback" not in proc.stderr
     topics = cli("topics", "create", env=env)
     assert "created 7 topic(s)" in topics.stderr  # nothing had been created by the failed run

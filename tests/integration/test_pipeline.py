@@ -23,7 +23,7 @@ from tests.integration.conftest import free_port, wait_until
 from tests.records import SAMPLES
 
 pytestmark = pytest.mark.integration
-SPEC = Path(__file__).resolve().parents[2] / "specs" / "demo.yaml"
+SPEC = Path(__file__).resolve().parents[2] / "specs" / "procedural.yaml"
 NEAR_VARIANTS = ("Please {}", "{} Thanks", "Now {}", "{} Be concise.")  # a word added: near, not exact
 
 

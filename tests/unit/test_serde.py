@@ -6,7 +6,7 @@ import avro.schema
 import pytest
 
 from streams.errors import DecodeError
-from streams.serde import MARKER, RECORD_TYPES, SCHEMA_DIR, SchemaRegistry
+from streams.serde import MARKER, EMBEDDED_TYPES, RECORD_TYPES, SCHEMA_DIR, SchemaRegistry
 from tests.records import SAMPLES
 
 
@@ -50,7 +50,7 @@ def test_we_read_what_reference_avro_writes(reg, name):
 
 
 def test_schema_files_are_the_contract():
-    assert sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc")) == sorted((*RECORD_TYPES, "Lineage"))
+    assert sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc")) == sorted((*RECORD_TYPES, *EMBEDDED_TYPES))
 
 
 @pytest.mark.parametrize("data,reason", [

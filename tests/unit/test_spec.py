@@ -5,37 +5,79 @@ import pytest
 from streams.errors import ConfigError
 from streams.spec import load_spec, parse_spec
 
-DEMO = Path(__file__).resolve().parents[2] / "specs" / "demo.yaml"
+DEMO = Path(__file__).resolve().parents[2] / "specs" / "procedural.yaml"
 
 
 def test_demo_spec_loads_and_targets_sum_to_one():
     spec = load_spec(DEMO)
-    assert spec.dataset.name == "demo-math" and spec.verification.threshold == 0.85
+    assert spec.dataset.name == "procedural-math" and spec.verification.threshold == 0.85
     for dim, shares in spec.targets().items():
         assert sum(shares.values()) == pytest.approx(1.0), dim
     assert len(spec.spec_hash) == 64 and spec.spec_hash == load_spec(DEMO).spec_hash
 
 
-@pytest.mark.parametrize("mutate,field,words", [
-    (lambda d: d["tasks"][0].update(name="poetry"), "tasks.0.name", "unknown task 'poetry'"),
-    (lambda d: d["tasks"][0].update(weight=-1), "tasks.0.weight", "greater than 0"),
-    (lambda d: d["tasks"][0]["dimensions"]["difficulty"].update(impossible=1), "tasks.0",
+@pytest.mark.parametrize("mutate,where,words", [
+    (lambda d: d["tasks"][0].update(name="poetry"), "tasks[0].name", "unknown task 'poetry'; expected one of"),
+    (lambda d: d["tasks"][0].update(weight=-1), "tasks[0].weight", "greater than 0"),
+    (lambda d: d["tasks"][0]["dimensions"]["difficulty"].update(impossible=1), "tasks[0].dimensions",
      "unknown categories ['impossible']"),
+    (lambda d: d["tasks"][0]["params"].update(error_rate=3), "tasks[0].params", "error_rate: Input should be less"),
+    (lambda d: d["tasks"][0]["params"].update(colour="red"), "tasks[0].params", "colour: Extra inputs"),
+    (lambda d: d["tasks"][0].update(solver="oracle"), "tasks[0].solver", "'model' or 'procedural'"),
     (lambda d: d["verification"].update(threshold=2), "verification.threshold", "less than or equal to 1"),
     (lambda d: d.pop("dataset"), "dataset", "Field required"),
-    (lambda d: d.update(extra_field=1), "extra_field", "Extra inputs are not permitted"),
+    (lambda d: d.update(extra_field=1), "extra_field", "unknown field"),
+    (lambda d: d.update(model={"api": "telepathy"}), "model.api", "'chat' or 'completion'"),
 ])
-def test_invalid_spec_names_file_field_and_expectation(tmp_path, mutate, field, words):
+def test_invalid_spec_names_file_line_path_and_expectation(tmp_path, mutate, where, words):
     import yaml
 
     data = yaml.safe_load(DEMO.read_text())
     mutate(data)
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(data))
+    bad.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigError) as exc:
         load_spec(bad)
     msg = str(exc.value)
-    assert str(bad) in msg and f"field {field}" in msg and words in msg
+    assert f"{bad}:" in msg and f" {where}: " in msg and words in msg, msg
+
+
+def test_error_line_points_at_the_offending_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: {name: x, version: '1'}\ntasks:\n  - name: math.linear\n    weight: 1\n"
+                   "    dimensions: {difficulty: {integer: 1}}\n    params:\n      samples: 99\n")
+    with pytest.raises(ConfigError) as exc:
+        load_spec(bad)
+    assert f"{bad}:6: tasks[0].params: math.linear params: samples: Input should be less than or equal to 9" \
+        in str(exc.value)
+
+
+def test_a_procedural_only_task_cannot_be_given_to_a_model_and_back(tmp_path):
+    from streams.spec import TaskSpec
+
+    with pytest.raises(Exception, match="solver 'procedural' is not available"):
+        from agents.generation.tasks import TASKS
+        only_model = next((n for n, t in TASKS.items() if "procedural" not in t.solvers), None)
+        if only_model is None:
+            pytest.skip("every registered task has a procedural solver")
+        TaskSpec(name=only_model, weight=1, solver="procedural")
+
+
+def test_model_config_merges_task_overrides():
+    from streams.spec import Spec
+
+    spec = Spec.model_validate({
+        "dataset": {"name": "x", "version": "1"},
+        "model": {"name": "m", "api": "chat", "sampling": {"temperature": 0.3, "max_tokens": 100}},
+        "tasks": [{"name": "math.quadratic", "weight": 1, "dimensions": {"difficulty": {"easy": 1}},
+                   "sampling": {"max_tokens": 50}},
+                  {"name": "math.linear", "weight": 1, "solver": "procedural",
+                   "dimensions": {"difficulty": {"integer": 1}}}]})
+    cfg = spec.model_config_for(spec.tasks[0])
+    assert cfg == {"name": "m", "api": "chat", "temperature": 0.3, "top_p": 0.95, "max_tokens": 50, "n": 1,
+                   "stop": [], "seeded": True}
+    assert spec.model_config_for(spec.tasks[1]) is None
+    assert spec.needs_model
 
 
 def test_unreadable_and_non_yaml_specs(tmp_path):
@@ -57,6 +99,6 @@ def test_prompt_plans_are_reproducible_per_run_and_differ_between_runs():
     assert a == list(plan_prompts(spec, 50, "run-a", 0))
     b = list(plan_prompts(spec, 50, "run-b", 0))
     assert {p["seed"] for p in a}.isdisjoint({p["seed"] for p in b})
-    assert all(p["prompt_id"] == f"demo-math-run-a-{i:08d}" for i, p in enumerate(a))
+    assert all(p["prompt_id"] == f"procedural-math-run-a-{i:08d}" for i, p in enumerate(a))
     shares = sum(p["dimensions"]["difficulty"] == "integer" for p in plan_prompts(spec, 2000, "r", 0)) / 2000
     assert shares == pytest.approx(0.4, abs=0.04)

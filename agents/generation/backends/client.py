@@ -45,6 +45,7 @@ class ModelRequest:
     task: str
     api: Api
     sampling: Sampling
+    model: str | None = None  # None: the client's default model
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
 
@@ -91,6 +92,7 @@ class ClientConfig:
     base_url: str
     model: str
     api_key: str = "not-needed"
+    model_override: str | None = None
     timeout_s: float = 60.0
     max_retries: int = 6
     floor: int = 1
@@ -196,22 +198,22 @@ class ModelClient:
                     self._observe_success(request, reply, elapsed)
                     return reply
             if last.kind == "permanent":
-                raise BackendFailure("backend_rejected", f"{self.config.model}: {last.detail}")
+                raise BackendFailure("backend_rejected", f"{self._model(request)}: {last.detail}")
             if attempt < self.config.max_retries:
                 delay = backoff_delay(attempt, self.config.backoff_base_s, self.config.backoff_max_s,
                                       self._rng, last.retry_after)
                 if self.metrics is not None:
-                    self.metrics.llm_retries.labels(self.config.model, last.kind).inc()
+                    self.metrics.llm_retries.labels(self._model(request), last.kind).inc()
                 await self._sleep(delay)
         assert last is not None
         raise BackendFailure("backend_exhausted",
-                             f"{self.config.model}: gave up after {self.config.max_retries + 1} attempts; "
+                             f"{self._model(request)}: gave up after {self.config.max_retries + 1} attempts; "
                              f"last error: {last.detail}")
 
     async def _call(self, request: ModelRequest) -> ModelReply:
         s = request.sampling
         common: dict[str, Any] = {
-            "model": self.config.model, "temperature": s.temperature, "top_p": s.top_p,
+            "model": self._model(request), "temperature": s.temperature, "top_p": s.top_p,
             "max_tokens": s.max_tokens, "n": s.n, "timeout": self.config.timeout_s,
         }
         if s.seed is not None:
@@ -232,19 +234,23 @@ class ModelClient:
         completion_tokens = _valid_count(getattr(raw, "completion_tokens", None))
         if prompt_tokens is None or completion_tokens is None:
             if self.metrics is not None:
-                self.metrics.llm_usage_invalid.labels(self.config.model).inc()
+                self.metrics.llm_usage_invalid.labels(self._model(request)).inc()
             logger.debug("backend returned no usable usage: %r", raw)
         else:
             usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
         usage.cost_usd = (usage.prompt_tokens * self.config.price_input_per_mtok
                           + usage.completion_tokens * self.config.price_output_per_mtok) / 1_000_000
         return ModelReply(texts=texts, finish_reasons=[str(c.finish_reason or "") for c in choices],
-                          model=str(getattr(resp, "model", None) or self.config.model), usage=usage)
+                          model=str(getattr(resp, "model", None) or self._model(request)), usage=usage)
+
+    def _model(self, request: ModelRequest) -> str:
+        """The worker's SYNTHSTREAM_LLM_MODEL wins over the spec's model name."""
+        return self.config.model_override or request.model or self.config.model
 
     def _observe_success(self, request: ModelRequest, reply: ModelReply, elapsed: float) -> None:
         if self.metrics is None:
             return
-        m, model, task = self.metrics, self.config.model, request.task
+        m, model, task = self.metrics, self._model(request), request.task
         m.llm_requests.labels(model, task, "ok").inc()
         m.llm_latency.labels(model, task).observe(elapsed)
         m.llm_tokens.labels(model, task, "prompt").inc(reply.usage.prompt_tokens)
@@ -254,8 +260,9 @@ class ModelClient:
     def _observe_failure(self, request: ModelRequest, attempt: _Attempt, elapsed: float) -> None:
         logger.info("model request failed (%s): %s", attempt.kind, attempt.detail)
         if self.metrics is not None:
-            self.metrics.llm_requests.labels(self.config.model, request.task, attempt.kind).inc()
-            self.metrics.llm_latency.labels(self.config.model, request.task).observe(elapsed)
+            model = self._model(request)
+            self.metrics.llm_requests.labels(model, request.task, attempt.kind).inc()
+            self.metrics.llm_latency.labels(model, request.task).observe(elapsed)
 
 
 def _choices(resp: Any) -> list[Any]:

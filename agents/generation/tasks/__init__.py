@@ -1,0 +1,10 @@
+"""The task registry: every task a spec may name, with its dimensions, params and generator."""
+
+from __future__ import annotations
+
+from agents.generation.tasks.base import Output, Params, PromptModel, Task
+from agents.generation.tasks.math import MATH_TASKS
+
+TASKS: dict[str, Task] = {t.name: t for t in (*MATH_TASKS,)}
+
+__all__ = ["TASKS", "Output", "Params", "PromptModel", "Task"]
