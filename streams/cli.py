@@ -17,6 +17,11 @@ kafka_app = typer.Typer(help="Manage the local single-node Kafka broker.", no_ar
 topics_app = typer.Typer(help="Manage the pipeline's topics.", no_args_is_help=True)
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(topics_app, name="topics")
+llm_app = typer.Typer(help="Manage the embedded local model server (used when SYNTHSTREAM_LLM_BASE_URL is unset).",
+                      no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+spec_app = typer.Typer(help="Inspect specs: the JSON Schema, the task registry, validation.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
 console = Console(stderr=True)
 SPEC = typer.Option(..., "--spec", help="dataset spec (YAML)", exists=False)
 
@@ -88,6 +93,104 @@ def kafka_status() -> None:
     raise typer.Exit(0 if st.ready else 1)
 
 
+def _embedded_only() -> "LLMSettings":  # noqa: F821
+    from streams.settings import LLMSettings
+
+    settings = LLMSettings()
+    if not settings.embedded:
+        _fail(ConfigError(f"SYNTHSTREAM_LLM_BASE_URL={settings.base_url} is set: that server is used, there is no "
+                          "embedded model to manage. Unset it to use the embedded one."))
+    return settings
+
+
+@llm_app.command("start")
+def llm_start() -> None:
+    """Assemble the bundled model (once), start the server on 127.0.0.1, wait for a real completion."""
+    from streams.llm_local.launcher import LocalLLM
+
+    settings = _embedded_only()
+    try:
+        with console.status("starting the embedded model server ..."):
+            st = LocalLLM(settings).start()
+    except SynthstreamError as exc:
+        _fail(exc)
+    console.print(f"model server ready on {st.url} (pid {st.pid})")
+
+
+@llm_app.command("stop")
+def llm_stop() -> None:
+    """Stop the embedded model server (SIGTERM, then SIGKILL)."""
+    from streams.llm_local.launcher import LocalLLM
+
+    stopped = LocalLLM(_embedded_only()).stop()
+    console.print("model server stopped" if stopped else "model server was not running")
+
+
+@llm_app.command("status")
+def llm_status() -> None:
+    """Say whether the model server answers a completion; exit 1 when it does not."""
+    from streams.llm_local.launcher import LocalLLM, probe_completion
+    from streams.settings import LLMSettings
+
+    settings = LLMSettings()
+    if not settings.embedded:
+        error = probe_completion(settings.endpoint, model=settings.model or "default")
+        console.print(f"model server {settings.endpoint}: {'ready' if error is None else error}")
+        raise typer.Exit(0 if error is None else 1)
+    st = LocalLLM(settings).status()
+    console.print(f"embedded model server on {st.url}: {st.detail}" + (f" (pid {st.pid})" if st.pid else ""))
+    raise typer.Exit(0 if st.ready else 1)
+
+
+@spec_app.command("schema")
+def spec_schema(out: Path = typer.Option(None, "--out", help="write here instead of stdout")) -> None:
+    """Print the JSON Schema of a spec (specs/spec.schema.json is this output)."""
+    import json
+
+    from streams.spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@spec_app.command("tasks")
+def spec_tasks() -> None:
+    """List every task with its solvers, dimensions and parameters."""
+    from rich.table import Table
+
+    from agents.generation.tasks import TASKS
+
+    table = Table("task", "solvers", "dimensions", "params", "what")
+    table.columns[0].no_wrap = True
+    for name, task in sorted(TASKS.items()):
+        dims = "; ".join(f"{d}: {', '.join(c) if c else 'any'}" for d, c in task.dimensions.items())
+        params = ", ".join(f"{k}={v.default}" for k, v in task.params_model.model_fields.items())
+        table.add_row(name, "/".join(task.solvers), dims, params, task.summary)
+    Console().print(table)
+
+
+@spec_app.command("check")
+def spec_check(spec: list[Path] = typer.Argument(..., help="spec files")) -> None:
+    """Validate specs; print what is wrong, with file, line and field."""
+    from streams.spec import load_spec
+
+    failed = False
+    for path in spec:
+        try:
+            parsed = load_spec(path)
+        except ConfigError as exc:
+            console.print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+            failed = True
+            continue
+        console.print(f"{path}: ok ({parsed.dataset.name} {parsed.dataset.version}, {len(parsed.tasks)} task(s), "
+                      f"count {parsed.count}, spec hash {parsed.spec_hash[:12]})")
+    raise typer.Exit(1 if failed else 0)
+
+
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic of the table that does not exist yet (idempotent)."""
@@ -157,7 +260,7 @@ def export(out: Path = typer.Option(..., "--out", help="JSONL file to write")) -
 
 
 @app.command()
-def run(spec: Path = SPEC, count: int = typer.Option(1000, "--count", min=1),
+def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, help="default: the spec's count"),
         out: Path = typer.Option(Path("out/accepted.jsonl"), "--out"),
         timeout: float = typer.Option(0, "--timeout", help="seconds to wait for outcomes (default: scaled)")) -> None:
     """The main job: broker, topics, worker, COUNT prompts, wait for every outcome, export, summary."""

@@ -12,11 +12,12 @@ class PoisonRecord(SynthstreamError):
     the message carries the detail.
     """
 
-    def __init__(self, reason: str, detail: str, prompt_id: str | None = None) -> None:
+    def __init__(self, reason: str, detail: str, prompt_id: str | None = None, task: str | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.prompt_id = prompt_id
+        self.task = task
 
 
 class DecodeError(PoisonRecord):

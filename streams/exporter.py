@@ -89,7 +89,8 @@ def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_
                 _, record = serde.decode(msg.value, "AcceptedRecord")
             except DecodeError as exc:
                 result.undecodable += 1
-                logger.warning("export: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
+                if result.undecodable <= 3:
+                    logger.warning("export: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
                 continue
             if not record["prompt_id"].startswith(prompt_prefix):
                 continue
@@ -101,4 +102,6 @@ def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_
             result.written += 1
             result.per_task[record["task"]] += 1
     tmp.replace(out)
+    if result.undecodable > 3:
+        logger.warning("export: skipped %d undecodable records in all", result.undecodable)
     return result

@@ -26,6 +26,7 @@ class OutcomeWatcher:
                       for p in sorted(self.consumer.partitions_for_topic(t) or [])]
         self.consumer.assign(self.parts)
         self.counts: Counter = Counter()
+        self.per_task: Counter = Counter()  # (task, outcome kind)
         self.outcomes: dict[str, str] = {}
         self.repeats = 0
         self.foreign = 0  # outcomes of prompts this watcher was not asked about (other runs, backlog)
@@ -77,6 +78,7 @@ class OutcomeWatcher:
             return
         self.outcomes[pid] = kind
         self.counts[kind] += 1
+        self.per_task[(record.get("task") or "?", kind)] += 1
         if pending is not None:
             pending.discard(pid)
 

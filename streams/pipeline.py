@@ -67,7 +67,8 @@ class Sinks:
         })
         self.deps.metrics.dead_letters.labels(stage, exc.reason).inc()
         if prompt_id is not None:
-            await self.outcome(prompt_id, "DEAD_LETTER", stage, reason=f"{exc.reason}: {exc.detail[:200]}")
+            await self.outcome(prompt_id, "DEAD_LETTER", stage, reason=f"{exc.reason}: {exc.detail[:200]}",
+                               task=exc.task)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:

@@ -25,7 +25,8 @@ from streams.kafka_local.launcher import LocalKafka
 from streams.outcomes import OutcomeWatcher
 from streams.producer import make_producer, plan_prompts, publish
 from streams.serde import registry as schema_registry
-from streams.settings import KafkaSettings, MetricsSettings, WorkerSettings
+from streams.llm_local.launcher import LocalLLM, probe_completion
+from streams.settings import KafkaSettings, LLMSettings, MetricsSettings, WorkerSettings
 from streams.spec import load_spec
 from streams.topics import TopicNames, create_topics
 
@@ -40,6 +41,8 @@ class RunResult:
     elapsed_s: float
     export: ExportResult | None
     dead_letter_reasons: Counter = field(default_factory=Counter)
+    per_task: Counter = field(default_factory=Counter)
+    model: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -83,12 +86,44 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: float | None = None) -> RunResult:
+EMBEDDED_CONCURRENCY = 2  # llama.cpp's Python server answers one request at a time
+
+
+def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str, console: Console) -> tuple[dict[str, str], str]:
+    """Start the embedded model server, or check that the configured one answers; the workers'
+    environment and a description for the summary."""
+    if llm.embedded:
+        server = LocalLLM(llm)
+        already = server.status().running
+        with console.status(f"starting the embedded model server on {server.url} (first time: assembling the "
+                            "model file) ..."):
+            server.start()
+        if not already:
+            stack.callback(server.stop)
+        env = {"SYNTHSTREAM_LLM_BASE_URL": server.url}
+        if "SYNTHSTREAM_LLM_MAX_CONCURRENCY" not in os.environ:
+            env["SYNTHSTREAM_LLM_MAX_CONCURRENCY"] = str(EMBEDDED_CONCURRENCY)
+            env["SYNTHSTREAM_LLM_INITIAL_CONCURRENCY"] = str(EMBEDDED_CONCURRENCY)
+        console.print(f"model: embedded {model_name} on {server.url} (log {server.log_file}); for production data "
+                      "point SYNTHSTREAM_LLM_BASE_URL at a larger model server")
+        return env, f"embedded {model_name}"
+    name = llm.model or model_name
+    error = probe_completion(llm.endpoint, model=name, timeout_s=min(60.0, llm.timeout_s))
+    if error is not None:
+        raise SynthstreamError(f"the model server at SYNTHSTREAM_LLM_BASE_URL={llm.base_url} gave no completion "
+                               f"for model {name!r}: {error}. Check the URL (it usually ends in /v1), the model "
+                               "name (SYNTHSTREAM_LLM_MODEL or the spec's model.name) and the API key.")
+    console.print(f"model: {name} at {llm.base_url}")
+    return {}, f"{name} at {llm.base_url}"
+
+
+def run(spec_path: Path, count: int | None, out: Path, console: Console, timeout_s: float | None = None) -> RunResult:
     spec = load_spec(spec_path)  # an invalid spec fails here, before anything starts or is published
-    kafka, worker_settings, metrics = KafkaSettings(), WorkerSettings(), MetricsSettings()
+    kafka, worker_settings, metrics, llm = KafkaSettings(), WorkerSettings(), MetricsSettings(), LLMSettings()
     names = TopicNames(kafka.topic_prefix)
     serde = schema_registry()
-    timeout_s = timeout_s or max(120.0, count * 0.1)
+    count = count or spec.count
+    timeout_s = timeout_s or (max(600.0, count * 30.0) if spec.needs_model else max(120.0, count * 0.1))
     with ExitStack() as stack:
         if kafka.local:
             broker = LocalKafka(kafka)
@@ -99,6 +134,10 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
                 stack.callback(broker.stop)
         bootstrap = kafka.bootstrap_servers
         create_topics(bootstrap, kafka.topic_prefix, kafka.partitions, kafka.replication_factor)
+        worker_env: dict[str, str] = {}
+        model_desc = None
+        if spec.needs_model:
+            worker_env, model_desc = prepare_model(stack, llm, spec.model.name, console)
         watcher = OutcomeWatcher(bootstrap, names, serde)
         stack.callback(watcher.close)
         watcher.seek_to_end()
@@ -106,7 +145,8 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
         for i, stages in enumerate(worker_layout()):
             log_path = worker_settings.data_dir / f"worker-{i}.log"
             port = metrics.port + i
-            proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(port)}, stages)
+            proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(port), **worker_env},
+                                stages)
             stack.callback(stop_process, proc)
             procs.append((proc, log_path))
             console.print(f"worker {'+'.join(stages)}: pid {proc.pid}, log {log_path}, "
@@ -142,7 +182,8 @@ def run(spec_path: Path, count: int, out: Path, console: Console, timeout_s: flo
         if watcher.foreign:
             console.print(f"(the workers also decided {watcher.foreign} prompts of earlier runs or other producers "
                           "that were waiting in the prompts topic)")
-        return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons)
+        return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons,
+                         watcher.per_task, model_desc)
 
 
 def summary_table(res: RunResult, out: Path) -> Table:
@@ -155,9 +196,21 @@ def summary_table(res: RunResult, out: Path) -> Table:
     table.add_row("  no outcome (lost)", str(res.missing))
     for reason, n in sorted(res.dead_letter_reasons.items()):
         table.add_row(f"  dead letters seen, {reason}", str(n))
+    tasks = sorted({task for task, _ in res.per_task})
+    if len(tasks) > 1 or res.model:
+        for task in tasks:
+            row = ", ".join(f"{kind.lower().replace('_', ' ')} {res.per_task[(task, kind)]}"
+                            for kind in ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER")
+                            if res.per_task[(task, kind)])
+            table.add_row(f"  {task}", row)
+    if res.model:
+        table.add_row("model", res.model)
     table.add_row("elapsed (first prompt to last outcome)", f"{res.elapsed_s:.1f} s")
-    table.add_row("accepted records/s", f"{res.accepted / res.elapsed_s:.0f}" if res.elapsed_s else "-")
-    table.add_row("prompts/s", f"{res.produced / res.elapsed_s:.0f}" if res.elapsed_s else "-")
+    if res.model:
+        table.add_row("accepted records/min", f"{res.accepted * 60 / res.elapsed_s:.1f}" if res.elapsed_s else "-")
+    else:
+        table.add_row("accepted records/s", f"{res.accepted / res.elapsed_s:.0f}" if res.elapsed_s else "-")
+        table.add_row("prompts/s", f"{res.produced / res.elapsed_s:.0f}" if res.elapsed_s else "-")
     if res.export is not None:
         table.add_row("exported records", f"{res.export.written} -> {out}")
     return table

