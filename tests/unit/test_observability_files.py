@@ -75,6 +75,9 @@ def test_docker_compose_references_existing_files_and_commands():
     built = [s for s in services.values() if "build" in s]
     assert built and (ROOT / "Dockerfile").exists()
     for svc in built:
+        if "entrypoint" in svc:  # the model server runs llama.cpp's server from the same image
+            assert "llama_cpp.server" in svc["command"][0] and "--model_alias gemma3-270m" in svc["command"][0]
+            continue
         assert svc["command"][0] in cli_commands(), svc["command"]
         for arg, value in zip(svc["command"], svc["command"][1:]):
             if arg == "--spec":
@@ -83,7 +86,10 @@ def test_docker_compose_references_existing_files_and_commands():
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
             assert (ROOT / source).exists(), source
+    llm_port = services["llm"]["command"][0].split("--port ")[1].split()[0]
+    assert services["worker"]["environment"]["SYNTHSTREAM_LLM_BASE_URL"] == f"http://llm:{llm_port}/v1"
     dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "local-llm" in dockerfile and "bubblewrap" in dockerfile
     for copied in re.findall(r"^COPY (\S+)", dockerfile, re.M):
         assert (ROOT / copied).exists(), copied
 
@@ -91,6 +97,12 @@ def test_docker_compose_references_existing_files_and_commands():
 @pytest.mark.parametrize("sub", ["start", "stop", "status", "fetch"])
 def test_kafka_subcommands_exist(sub):
     assert sub in typer.main.get_command(app).commands["kafka"].commands
+
+
+@pytest.mark.parametrize("group,sub", [("llm", "start"), ("llm", "stop"), ("llm", "status"), ("spec", "schema"),
+                                       ("spec", "tasks"), ("spec", "check")])
+def test_llm_and_spec_subcommands_exist(group, sub):
+    assert sub in typer.main.get_command(app).commands[group].commands
 
 
 def test_metrics_port_in_use_is_a_config_error():

@@ -102,3 +102,57 @@ def test_prompt_plans_are_reproducible_per_run_and_differ_between_runs():
     assert all(p["prompt_id"] == f"procedural-math-run-a-{i:08d}" for i, p in enumerate(a))
     shares = sum(p["dimensions"]["difficulty"] == "integer" for p in plan_prompts(spec, 2000, "r", 0)) / 2000
     assert shares == pytest.approx(0.4, abs=0.04)
+
+
+SPECS = sorted((DEMO.parent).glob("*.yaml"))
+
+
+def test_the_published_json_schema_is_generated_from_the_code():
+    import json
+
+    from streams.spec import json_schema
+
+    published = json.loads((DEMO.parent / "spec.schema.json").read_text())
+    assert published == json_schema(), "run: synthstream spec schema --out specs/spec.schema.json"
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_every_bundled_spec_is_valid_for_pydantic_and_the_json_schema(path):
+    import json
+
+    import jsonschema
+    import yaml
+
+    load_spec(path)
+    schema = json.loads((DEMO.parent / "spec.schema.json").read_text())
+    jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_the_bundled_examples_cover_every_task_family():
+    names = {p.stem for p in SPECS}
+    assert {"demo", "math", "code", "dialogue", "qa", "mixed"} <= names
+    import yaml
+    mixed = {t["name"].split(".")[0] for t in yaml.safe_load((DEMO.parent / "mixed.yaml").read_text())["tasks"]}
+    demo = {t.name.split(".")[0] for t in load_spec(DEMO.parent / "demo.yaml").tasks}
+    assert mixed == demo == {"math", "code", "dialogue", "qa"}
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d["tasks"][0].update(name="poetry"),
+    lambda d: d["tasks"][0]["params"].update(error_rate=3),
+    lambda d: d["tasks"][0]["dimensions"]["difficulty"].update(impossible=1),
+    lambda d: d.update(model={"api": "telepathy"}),
+])
+def test_the_json_schema_rejects_what_pydantic_rejects(mutate):
+    import json
+
+    import jsonschema
+    import yaml
+
+    data = yaml.safe_load(DEMO.read_text())
+    mutate(data)
+    schema = json.loads((DEMO.parent / "spec.schema.json").read_text())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+    with pytest.raises(ConfigError):
+        parse_spec(data)

@@ -165,6 +165,7 @@ class ModelClient:
         self.config = config
         self.metrics = metrics
         self._rng = rng or random.Random()
+        self._series: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._sleep = sleep
         policy = AimdPolicy(floor=config.floor, ceiling=config.ceiling, initial=config.initial)
         gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
@@ -250,12 +251,20 @@ class ModelClient:
     def _observe_success(self, request: ModelRequest, reply: ModelReply, elapsed: float) -> None:
         if self.metrics is None:
             return
-        m, model, task = self.metrics, self._model(request), request.task
-        m.llm_requests.labels(model, task, "ok").inc()
-        m.llm_latency.labels(model, task).observe(elapsed)
-        m.llm_tokens.labels(model, task, "prompt").inc(reply.usage.prompt_tokens)
-        m.llm_tokens.labels(model, task, "completion").inc(reply.usage.completion_tokens)
-        m.llm_cost.labels(model, task).inc(reply.usage.cost_usd)
+        key = (self._model(request), request.task)
+        series = self._series.get(key)
+        if series is None:  # label lookups take a lock; do them once per (model, task)
+            m, (model, task) = self.metrics, key
+            series = self._series[key] = (
+                m.llm_requests.labels(model, task, "ok"), m.llm_latency.labels(model, task),
+                m.llm_tokens.labels(model, task, "prompt"), m.llm_tokens.labels(model, task, "completion"),
+                m.llm_cost.labels(model, task))
+        ok, latency, prompt_tokens, completion_tokens, cost = series
+        ok.inc()
+        latency.observe(elapsed)
+        prompt_tokens.inc(reply.usage.prompt_tokens)
+        completion_tokens.inc(reply.usage.completion_tokens)
+        cost.inc(reply.usage.cost_usd)
 
     def _observe_failure(self, request: ModelRequest, attempt: _Attempt, elapsed: float) -> None:
         logger.info("model request failed (%s): %s", attempt.kind, attempt.detail)

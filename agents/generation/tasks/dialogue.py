@@ -67,7 +67,8 @@ class DialogueTask(Task):
         messages: list[dict[str, str]] = []
         raw: list[str] = []
         intro = (f"The following is a conversation between a curious user and a helpful assistant about "
-                 f"{label(topic)}. The assistant answers in a {style} style.\n\n")
+                 f"{label(topic)}. The user asks questions; the assistant answers each one with specific, "
+                 f"useful information in a {style} style. Nobody repeats what was already said.\n\n")
         for turn in range(2 * pairs):
             role = "user" if turn % 2 == 0 else "assistant"
             if model.api == "chat":

@@ -11,6 +11,7 @@ answer is kept, and the verifier checks it against the ground truth and scores t
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -372,10 +373,16 @@ class MathTask(Task):
 
     def few_shot(self, prompt: dict[str, Any], k: int) -> str:
         """Worked examples from the same family and difficulty, fixed per (task, difficulty)."""
+        dims = prompt["dimensions"]
+        return self._few_shot(dims.get("difficulty", self.family.difficulties[0]), dims.get("domain"), k)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - tasks live as long as the process
+    def _few_shot(self, difficulty: str, domain: str | None, k: int) -> str:
         blocks = []
+        fake = {"dimensions": {"difficulty": difficulty, **({"domain": domain} if domain else {})}}
         for i in range(k):
-            ex_rng = random.Random(f"{self.name}:{prompt['dimensions'].get('difficulty')}:example:{i}")
-            ex = self.problem(prompt, ex_rng)
+            ex_rng = random.Random(f"{self.name}:{difficulty}:example:{i}")
+            ex = self.problem(fake, ex_rng)
             blocks.append(f"Problem: {ex.statement}\nSolution: {' '.join(s + '.' for s in ex.steps)}\n"
                           f"Answer: {self.family.show(ex.truth)}\n\n")
         return "".join(blocks)
