@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from streams.errors import ConfigError, SynthstreamError
+from streams.settings import LLMSettings
 
 app = typer.Typer(help="A streaming factory for verified synthetic LLM training data.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -93,9 +94,7 @@ def kafka_status() -> None:
     raise typer.Exit(0 if st.ready else 1)
 
 
-def _embedded_only() -> "LLMSettings":  # noqa: F821
-    from streams.settings import LLMSettings
-
+def _embedded_only() -> LLMSettings:
     settings = LLMSettings()
     if not settings.embedded:
         _fail(ConfigError(f"SYNTHSTREAM_LLM_BASE_URL={settings.base_url} is set: that server is used, there is no "

@@ -45,6 +45,8 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
         for name in sorted(models):
             metrics.register_model(name)
         client = make_client(llm, sorted(models)[0], metrics)
+        if any(s.needs_model for s in specs):
+            warn_if_model_unreachable(llm, sorted(models)[0])
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
                 targets={s.dataset.name: s.targets() for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency)
@@ -57,6 +59,18 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
     quiet_http_loggers(worker.log_level)
     faust_worker.execute_from_commandline()
+
+
+def warn_if_model_unreachable(llm: LLMSettings, model: str) -> None:
+    """Say at start-up, not after the retries, that the model server does not answer."""
+    from streams.llm_local.launcher import probe_completion
+
+    error = probe_completion(llm.endpoint, model=llm.model or model, timeout_s=10.0)
+    if error is not None:
+        how = ("start it with `synthstream llm start`" if llm.embedded
+               else "check SYNTHSTREAM_LLM_BASE_URL, SYNTHSTREAM_LLM_MODEL and SYNTHSTREAM_LLM_API_KEY")
+        logger.warning("the model server at %s gave no completion (%s). Model prompts will be retried and then "
+                       "dead-lettered until it answers: %s.", llm.endpoint, error, how)
 
 
 def quiet_http_loggers(level: str) -> None:

@@ -98,10 +98,10 @@ class LocalLLM:
             raise LLMLauncherError(f"assembling the model into {target} failed: {exc}") from exc
 
     def _command(self, model: Path) -> list[str]:
-        try:
-            import llama_cpp.server  # noqa: F401
-        except ImportError as exc:
-            raise LLMLauncherError(f"llama-cpp-python's server is not installed: {INSTALL_HINT}") from exc
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise LLMLauncherError(f"llama-cpp-python's server is not installed: {INSTALL_HINT}")
         threads = self.s.embedded_threads or max(1, os.cpu_count() or 1)
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS,
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.s.embedded_ctx),

@@ -74,7 +74,6 @@ def test_catalogue_completion_is_parsed_and_verified() -> None:
 
 @needs_jail
 def test_a_right_body_is_accepted_and_a_wrong_one_rejected() -> None:
-    from agents.generation.tasks.code import CodeTask  # noqa: F401
     target = next(s for s in load_catalogue() if s.entry_point == "reverse_string")
     for seed in range(200):  # find a seed that picks reverse_string among the easy entries
         out, _, gen = run_task("code.python", ["    return text[::-1]\n"], {"source": "catalogue", "difficulty": "easy"},
