@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from streams.errors import DecodeError
+from streams.errors import DecodeError, SynthstreamError
 from streams.serde import SchemaRegistry
 from streams.topics import TopicNames
 
@@ -23,7 +23,7 @@ class OutcomeWatcher:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                       auto_offset_reset="earliest", client_id="synthstream-watch")
         self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["dead-letters"])
-                      for p in sorted(self.consumer.partitions_for_topic(t) or [])]
+                      for p in self._partitions(t)]
         self.consumer.assign(self.parts)
         self.counts: Counter = Counter()
         self.per_task: Counter = Counter()  # (task, outcome kind)
@@ -34,6 +34,22 @@ class OutcomeWatcher:
         self.dead_letters: list[dict] = []
         self.dead_letter_reasons: Counter = Counter()
         self.undecodable = 0
+
+    def _partitions(self, topic: str, timeout_s: float = 30.0) -> list[int]:
+        """A topic created a moment ago may be missing from the first metadata answer: ask again
+        until it is there, so that no partition goes unwatched."""
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parts = self.consumer.partitions_for_topic(topic)
+            if parts:
+                return sorted(parts)
+            if time.monotonic() > deadline:
+                raise SynthstreamError(f"topic {topic} has no partitions after {timeout_s:.0f}s; "
+                                       "create the topics first (synthstream topics create)")
+            self.consumer.topics()  # a fresh metadata request
+            time.sleep(0.2)
 
     def seek_to_end(self) -> None:
         """Ignore history: only what happens from now on is watched."""
