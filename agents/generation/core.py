@@ -14,8 +14,6 @@ from typing import Any
 from agents.generation.rational import coef_term, fmt, linear
 from streams.errors import PoisonRecord
 
-GENERATOR = "procedural.linear@1"
-MODEL = "procedural"
 DIFFICULTIES = ("integer", "negative", "fractional")
 FRAMINGS = {
     "algebra": "Solve for x: {eq}",

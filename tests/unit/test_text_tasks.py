@@ -130,16 +130,30 @@ def test_model_written_specs_need_a_docstring_and_tests(source: str, why: str) -
         written_spec(source)
 
 
-def test_recorded_code_outputs_parse_or_are_refused() -> None:
-    catalogue = load_catalogue()
+def test_recorded_code_outputs_parse_or_are_refused_as_recorded() -> None:
+    """Real completions of the embedded model (and a few hand-written bad ones): what parses
+    must make a program that compiles; what is refused must say why."""
+    import ast
+
+    catalogue = {s.entry_point: s for s in load_catalogue()}
+    seen = {"parsed": 0, "refused": 0}
     for row in rows("code.jsonl"):
         try:
             if row["source"] == "model":
-                written_spec("def count_" + row["text"])
+                ws = written_spec(row["source_text"])
+                program_text = ws.prompt + ws.completion + "\n" + ws.test
+                assert ws.test.count("assert candidate(") >= 2
             else:
-                completion_body(catalogue[0].prompt, row["text"])
+                spec = catalogue[row["entry_point"]]
+                program_text = spec.prompt + completion_body(spec.prompt, row["text"]) + "\n" + spec.test
+            ast.parse(program_text)
+            got = "parsed"
         except CodeParseError as exc:
-            assert str(exc)
+            assert len(str(exc)) > 10
+            got = "refused"
+        assert got == row["expect"], row
+        seen[got] += 1
+    assert seen["parsed"] >= 10 and seen["refused"] >= 4
 
 
 # ---- dialogue -----------------------------------------------------------------------------------
@@ -183,9 +197,15 @@ def test_turn_cleaning(raw: str, clean: str) -> None:
     assert clean_turn(raw) == clean
 
 
-def test_recorded_dialogue_turns_clean_without_error() -> None:
-    for row in rows("dialogue.jsonl"):
-        assert isinstance(clean_turn(row["text"]), str)
+def test_recorded_dialogue_turns_clean_to_one_line_without_role_labels() -> None:
+    import re
+
+    cleaned = [(row["text"], clean_turn(row["text"])) for row in rows("dialogue.jsonl")]
+    for raw, turn in cleaned:
+        assert "\n" not in turn and not re.match(r"(?i)\s*(user|assistant)\s*:", turn)
+        assert not re.search(r"(?i)\b(user|assistant):", turn), turn  # a leaked next turn was cut off
+        assert bool(turn) == bool(re.sub(r"(?i)(user|assistant):", "", raw).strip()) or "\nUser:" in raw
+    assert sum(1 for _, turn in cleaned if turn) >= 15
 
 
 # ---- grounded QA --------------------------------------------------------------------------------
