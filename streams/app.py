@@ -61,7 +61,8 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         raise ConfigError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGE_NAMES)}")
     # One consumer group per set of stages: workers hosting different stages must not share a
     # group (Faust's assignor expects every member to consume the same topics).
-    group = worker.app_id if set(stages) == set(STAGE_NAMES) else f"{worker.app_id}-{'+'.join(stages)}"
+    # '+' is not allowed in topic names, and Faust names an internal topic after the app id
+    group = worker.app_id if set(stages) == set(STAGE_NAMES) else f"{worker.app_id}-{'_'.join(stages)}"
     app = faust.App(
         f"{kafka.topic_prefix}{group}",
         broker=f"kafka://{kafka.bootstrap_servers}",
