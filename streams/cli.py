@@ -276,6 +276,49 @@ def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, hel
         raise typer.Exit(1)
 
 
+@app.command("verify-code")
+def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-style samples, one JSON object per line"),
+                out: Path = typer.Option(..., "--out", help="one verdict per input line, in input order"),
+                timeout: float = typer.Option(5.0, "--timeout", min=0.1, help="wall seconds per program"),
+                workers: int = typer.Option(0, "--workers", min=0, help="programs at a time (default: cores)")) -> None:
+    """Run every sample's tests in the jail; write passed/failed/timed out/error per line and pass@1."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents.verification.code_runner import Limits, sandbox_mode
+    from agents.verification.humaneval import verify_lines, write_outcomes
+
+    try:
+        lines = input_path.read_text().splitlines()
+    except OSError as exc:
+        _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
+    mode, why = sandbox_mode()
+    if mode == "refuse":
+        _fail(ConfigError(f"cannot run generated code safely here: {why}. Install bubblewrap, or set "
+                          "SYNTHSTREAM_VERIFY_UNSAFE_NO_SANDBOX=true to run it without a jail at your own risk."))
+    total = sum(1 for line in lines if line.strip())
+    limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1))
+    columns = (TextColumn("[bold]verify-code"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
+    passed = 0
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("verify", total=total, detail="")
+
+        def done(outcome: object) -> None:
+            nonlocal passed
+            passed += bool(getattr(outcome, "passed", False))
+            bar.update(task, advance=1, detail=f"passed {passed}")
+
+        outcomes = verify_lines(iter(lines), limits, workers or None, done)
+    write_outcomes(outcomes, out)
+    by_kind: dict[str, int] = {}
+    for o in outcomes:
+        kind = o.result.split(":", 1)[0]
+        by_kind[kind] = by_kind.get(kind, 0) + 1
+    rate = passed / len(outcomes) if outcomes else 0.0
+    console.print(f"{len(outcomes)} samples: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items()))
+                  + f"; pass@1 = {rate:.4f} (sandbox: {mode}) -> {out}")
+
+
 def main() -> None:
     app()
 
