@@ -18,9 +18,11 @@ import resource
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 PYTHON = "/usr/bin/python3"  # the system interpreter: nothing of the project's virtualenv is needed
 RO_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/etc/alternatives")
@@ -43,6 +45,7 @@ class Limits:
     file_mb: int = 8
     open_files: int = 64
     tmpfs_mb: int = 16
+    processes: int = 512  # for the uid the jail runs as (nobody), across the programs running at once
 
 
 def unsafe_opt_out() -> bool:
@@ -78,19 +81,40 @@ def _jail_argv(limits: Limits) -> list[str]:
     return argv
 
 
+NOBODY = 65534
+
+
 def _limit(limits: Limits) -> None:  # runs in the child before exec
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * 1024 * 1024,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # processes are counted per real uid: as root the limit would count (and not bind) every root
+    # process of the host, so the jail runs as nobody, where it bounds a fork bomb
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
 
 
 def program(prompt: str, completion: str, test: str, entry_point: str) -> str:
     return f"{prompt}{completion}\n\n{test}\n\ncheck({entry_point})\nprint({PASS_MARK!r})\n"
 
 
-def run_program(source: str, limits: Limits = Limits()) -> RunResult:
+def run_program(source: str, limits: Limits = Limits(), attempts: int = 3) -> RunResult:
+    """Run once; when the jail itself could not start (the shared process budget of the jail's
+    uid is momentarily used up, e.g. by a fork bomb next door), try again after a pause."""
+    for attempt in range(attempts):
+        result = _run_once(source, limits)
+        if not result.detail.startswith("error: bwrap:"):
+            return result
+        time.sleep(0.2 * (attempt + 1))
+    return RunResult("error", f"sandbox_failure: the jail did not start ({result.detail})", result.duration_ms)
+
+
+def _run_once(source: str, limits: Limits) -> RunResult:
     mode, why = sandbox_mode()
     if mode == "refuse":
         return RunResult("refused", f"sandbox_unavailable: {why}; refusing to run generated code (set "
@@ -99,17 +123,21 @@ def run_program(source: str, limits: Limits = Limits()) -> RunResult:
     argv = _jail_argv(limits) if mode == "bwrap" else [PYTHON, "-I", "-S"]
     argv = argv + ["-c", source]
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=lambda: _limit(limits),
-                            env={"PATH": "/usr/bin:/bin"} if mode != "bwrap" else None, cwd="/tmp")
-    try:
-        out, err = proc.communicate(timeout=limits.wall_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
-        return RunResult("timeout", f"timed out after {limits.wall_s:.1f}s", _ms(started))
-    out_text = out[-OUTPUT_CAP:].decode("utf-8", "replace")
-    err_text = err[-OUTPUT_CAP:].decode("utf-8", "replace")
+    # output goes to unlinked files, bounded by RLIMIT_FSIZE: a flood costs neither the
+    # parent's memory nor its time, and nothing waits on a pipe a stray child still holds
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f,
+                                start_new_session=True, preexec_fn=lambda: _limit(limits),
+                                # bwrap itself stays as pid 1 of the jail's pid namespace, and /proc/1/environ
+                                # shows its environment: it must never carry the worker's (API keys, ...)
+                                env={"PATH": "/usr/bin:/bin"}, cwd="/tmp")
+        try:
+            proc.wait(timeout=limits.wall_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.wait()
+            return RunResult("timeout", f"timed out after {limits.wall_s:.1f}s", _ms(started))
+        out_text, err_text = _tail(out_f), _tail(err_f)
     duration = _ms(started)
     if proc.returncode == 0 and out_text.rstrip().endswith(PASS_MARK):
         return RunResult("passed", "passed", duration)
@@ -119,6 +147,12 @@ def run_program(source: str, limits: Limits = Limits()) -> RunResult:
     if "AssertionError" in err_text:
         return RunResult("failed", f"failed: a test assertion failed ({last})", duration)
     return RunResult("error", f"error: {last}", duration)
+
+
+def _tail(f: Any) -> str:
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - OUTPUT_CAP))
+    return f.read().decode("utf-8", "replace")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -98,6 +98,8 @@ def verify_code(gen: dict[str, Any]) -> Checked:
         return _finish([], [], 1.0, gen["threshold"], CODE_VERIFIER)
     reason = {"failed": "tests_failed", "timeout": "timeout", "error": "runtime_error",
               "refused": "sandbox_unavailable"}[result.status]
+    if result.detail.startswith("sandbox_failure"):
+        reason = "sandbox_failure"  # the jail did not start: not the candidate's fault, still not verified
     return Checked(False, 0.0, [f"{reason}: {result.detail}"], CODE_VERIFIER)
 
 
