@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -15,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import ConfigError
+from streams.procs import live_pid, log_tail, port_free, stop_pid
 from streams.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -32,16 +30,6 @@ class BrokerStatus:
     pid: int | None
     bootstrap: str
     detail: str
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def cluster_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
@@ -155,17 +143,7 @@ class LocalKafka:
 
     # -- process ----------------------------------------------------------------------------
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return live_pid(self.pid_file)
 
     def status(self) -> BrokerStatus:
         pid = self._pid()
@@ -180,7 +158,7 @@ class LocalKafka:
             self._wait_ready(pid)
             return self.status()
         for port in (self.port, self.controller_port):
-            if not _port_free(port):
+            if not port_free(port):
                 raise LauncherError(f"port {port} on 127.0.0.1 is already in use by another program. Stop it, or "
                                     "choose other ports with SYNTHSTREAM_KAFKA_PORT (and "
                                     "SYNTHSTREAM_KAFKA_CONTROLLER_PORT), or point SYNTHSTREAM_BOOTSTRAP at that "
@@ -211,33 +189,8 @@ class LocalKafka:
                             f"`synthstream kafka stop`, or raise SYNTHSTREAM_KAFKA_READY_TIMEOUT_S.\n{self._log_tail()}")
 
     def _log_tail(self, lines: int = 12) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file, lines)
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
-        pid = self._pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._pid() is not None:
-            self._reap(pid)
-            time.sleep(0.2)
-        if self._pid() is not None:
-            logger.warning("Kafka pid %d ignored SIGTERM for %.0fs; sending SIGKILL", pid, timeout_s)
-            os.kill(pid, signal.SIGKILL)
-            time.sleep(0.5)
-            self._reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-    @staticmethod
-    def _reap(pid: int) -> None:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        return stop_pid(self.pid_file, "Kafka", timeout_s)

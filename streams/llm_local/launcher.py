@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import ConfigError
+from streams.procs import live_pid, log_tail, port_free, stop_pid
 from streams.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
@@ -40,16 +39,6 @@ class LLMStatus:
     pid: int | None
     url: str
     detail: str
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def probe_completion(url: str, model: str = MODEL_ALIAS, timeout_s: float = 30.0) -> str | None:
@@ -109,17 +98,7 @@ class LocalLLM:
 
     # -- process ----------------------------------------------------------------------------
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        return live_pid(self.pid_file)
 
     def status(self) -> LLMStatus:
         pid = self._pid()
@@ -134,7 +113,7 @@ class LocalLLM:
         if pid is not None:
             self._wait_ready(pid)
             return self.status()
-        if not _port_free(self.port):
+        if not port_free(self.port):
             raise LLMLauncherError(
                 f"port {self.port} on 127.0.0.1 is already in use by another program. Stop it, choose another "
                 "port with SYNTHSTREAM_LLM_EMBEDDED_PORT, or, if it is a model server you want to use, set "
@@ -167,33 +146,8 @@ class LocalLLM:
                                f"SYNTHSTREAM_LLM_EMBEDDED_READY_TIMEOUT_S.\n{self._log_tail()}")
 
     def _log_tail(self, lines: int = 12) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file, lines)
 
     def stop(self, timeout_s: float = 20.0) -> bool:
         """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
-        pid = self._pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._pid() is not None:
-            _reap(pid)
-            time.sleep(0.2)
-        if self._pid() is not None:
-            logger.warning("model server pid %d ignored SIGTERM for %.0fs; sending SIGKILL", pid, timeout_s)
-            os.kill(pid, signal.SIGKILL)
-            time.sleep(0.5)
-            _reap(pid)
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+        return stop_pid(self.pid_file, "model server", timeout_s)
