@@ -14,6 +14,9 @@ OUTCOMES = {
 }
 DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
                        "backend_rejected", "backend_exhausted")
+SANDBOX_MODES = ("bwrap", "unsafe", "refuse")
+SANDBOX_RESULTS = ("passed", "tests_failed", "timeout", "runtime_error", "sandbox_unavailable", "sandbox_failure",
+                   "code_missing", "unparseable")
 LLM_OUTCOMES = ("ok", "overload", "transient", "permanent")
 LLM_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 QUALITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -75,6 +78,15 @@ class Metrics:
         self.llm_usage_invalid = Counter(
             "synthstream_llm_usage_invalid", "Responses whose usage was missing or not valid counts.",
             ["model"], registry=registry)
+        self.sandbox_mode = Gauge(
+            "synthstream_sandbox_mode", "1 for the mode the code sandbox runs in (bwrap, unsafe: no jail by "
+            "explicit opt-out, refuse: no jail, code is not run).", ["mode"], registry=registry)
+        self.sandbox_seconds = Histogram(
+            "synthstream_sandbox_task_seconds", "Time to run one program's tests in the sandbox, by result.",
+            ["result"], buckets=LLM_LATENCY_BUCKETS, registry=registry)
+        self.verdicts = Counter(
+            "synthstream_verdicts", "Verdicts per task and outcome, with the first reason code of rejections.",
+            ["task", "outcome", "reason"], registry=registry)
         self.tasks = tasks
         for stage, outcomes in OUTCOMES.items():
             for outcome in outcomes:
@@ -86,6 +98,12 @@ class Metrics:
             self.quality.labels(task)
         for closed_by in ("count", "time", "idle"):
             self.bias_windows.labels(closed_by)
+        for mode in SANDBOX_MODES:
+            self.sandbox_mode.labels(mode)
+        for result in SANDBOX_RESULTS:
+            self.sandbox_seconds.labels(result)
+        for task in tasks:
+            self.verdicts.labels(task, "accepted", "")
 
     def register_model(self, model: str) -> None:
         """Create a model's series at zero, so dashboards see them before the first request."""

@@ -117,3 +117,25 @@ def test_dedup_republishes_a_redelivered_verdict_with_the_same_id(deps):
     assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED", "ACCEPTED"]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
+
+
+def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps):
+    import os
+
+    from agents.verification.code_runner import sandbox_mode
+    from tests.records import CODE
+
+    if sandbox_mode()[0] == "refuse" and not os.environ.get("CI"):
+        pytest.skip("no bubblewrap jail on this machine (CI installs it and never skips)")
+    good = dict(GENERATION, prompt_id="c1", task="code.python", code=CODE)
+    bad = dict(GENERATION, prompt_id="c2", task="code.python", code=dict(CODE, completion="    return a - b\n"))
+    wrong_math = dict(GENERATION, prompt_id="m1", answer="3", steps=["2*x + 1 = 5", "2*x = 4", "x = 3"])
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g)
+                                                          for g in (good, bad, wrong_math)])
+    assert [v["accepted"] for v in sinks.of("verdicts")] == [True, False, False]
+    assert count(deps, "synthstream_verdicts_total", task="code.python", outcome="accepted", reason="") == 1
+    assert count(deps, "synthstream_verdicts_total", task="code.python", outcome="rejected", reason="tests_failed") == 1
+    assert count(deps, "synthstream_verdicts_total", task="math.linear", outcome="rejected", reason="answer_wrong") == 1
+    assert count(deps, "synthstream_sandbox_task_seconds_count", result="passed") == 1
+    assert count(deps, "synthstream_sandbox_task_seconds_count", result="tests_failed") == 1
+    assert count(deps, "synthstream_sandbox_mode", mode=sandbox_mode()[0]) == 1
