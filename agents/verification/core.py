@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from agents.generation.tasks import TASKS
+from agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
 from agents.verification import text_checks
 from agents.verification.algebra import Unparseable, parse_number, solution
+from agents.verification.code_runner import program, run_program
 
 VERIFIER = "math.linear-exact@1"
 MATH_VERIFIER = "math.answer-exact+agreement@1"
@@ -57,39 +60,26 @@ def _check_steps(steps: list[str], truth: Fraction) -> tuple[int, list[str]]:
 def verify(gen: dict[str, Any]) -> Checked:
     """The verdict on one Generation, by the verifier its task and solver call for."""
     task = gen["task"]
+    if task == "math.linear" and not gen.get("samples") and not gen.get("parse_error"):
+        return verify_linear_steps(gen)  # the procedural solver's steps are checkable, one by one
+    family = task.split(".", 1)[0]
+    if family not in VERIFIERS:
+        return Checked(False, 0.0, [f"no_verifier: no verifier for task {task!r} yet"], "none")
+    name, check = VERIFIERS[family]
     if gen.get("parse_error"):
-        return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], _verifier_for(task))
-    if task == "math.linear" and not gen.get("samples"):
-        return verify_linear_steps(gen)
-    if task.startswith("math."):
-        return verify_math_answer(gen)
-    if task.startswith("code."):
-        return verify_code(gen)
-    if task.startswith("dialogue."):
-        critical, soft, score = text_checks.check_dialogue(gen)
-        return _finish(critical, soft, score, gen["threshold"], text_checks.DIALOGUE_VERIFIER)
-    if task.startswith("qa."):
-        critical, soft, score = text_checks.check_qa(gen)
-        return _finish(critical, soft, score, gen["threshold"], text_checks.QA_VERIFIER)
-    return Checked(False, 0.0, [f"no_verifier: no verifier for task {task!r} yet"], "none")
+        return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], name)
+    return check(gen)
 
 
-def _verifier_for(task: str) -> str:
-    if task.startswith("math."):
-        return MATH_VERIFIER
-    if task.startswith("code."):
-        return CODE_VERIFIER
-    if task.startswith("dialogue."):
-        return text_checks.DIALOGUE_VERIFIER
-    if task.startswith("qa."):
-        return text_checks.QA_VERIFIER
-    return "none"
+def _text_verifier(checks: Any, name: str) -> Any:
+    def check(gen: dict[str, Any]) -> Checked:
+        critical, soft, score = checks(gen)
+        return _finish(critical, soft, score, gen["threshold"], name)
+    return check
 
 
 def verify_code(gen: dict[str, Any]) -> Checked:
     """Run prompt + completion against the tests in the jail; passing every test is the score."""
-    from agents.verification.code_runner import program, run_program
-
     code = gen.get("code")
     if not code or not code["completion"] or not code["test"]:
         return Checked(False, 0.0, ["code_missing: the generation has no completion or no tests"], CODE_VERIFIER)
@@ -114,9 +104,6 @@ def _finish(critical: list[str], soft: list[str], score: float, threshold: float
 
 def verify_math_answer(gen: dict[str, Any]) -> Checked:
     """Final answer equals the ground truth (exact values, any notation); samples agree."""
-    from agents.generation.tasks import TASKS
-    from agents.generation.tasks.answers import NoAnswer, parse_canonical
-
     task = TASKS.get(gen["task"])
     shape = getattr(task, "shape", None)
     if shape is None:
@@ -138,9 +125,7 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
         critical.append(f"answer_wrong: {gen['answer']!r} is not the solution ({gen['reference_answer']})")
     samples = gen.get("sample_answers") or []
     if samples:
-        from agents.generation.tasks.answers import canonical
-
-        majority = canonical(parse_canonical(gen["answer"], shape), shape) if correct else None
+        majority = canonical(truth, shape) if correct else None  # samples hold canonical answers
         agreeing = sum(1 for a in samples if a and a == majority)
         agreement = agreeing / len(samples)
         if len(samples) > 1 and agreement < 1:
@@ -189,9 +174,13 @@ def verify_linear_steps(gen: dict[str, Any]) -> Checked:
         except Unparseable as exc:
             critical.append(f"reference_unparseable: {exc}")
     score = W_ANSWER * answer_ok + W_STEPS * (valid / len(steps) if steps else 0.0) + W_FORM * form_ok
-    score = round(min(1.0, max(0.0, score)), 6)
-    accepted = not critical and score >= threshold
-    reasons = critical + soft
-    if not critical and score < threshold:
-        reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
-    return Checked(accepted, score, reasons)
+    return _finish(critical, soft, score, threshold, VERIFIER)
+
+
+VERIFIERS: dict[str, tuple[str, Any]] = {  # task family -> (verifier name for lineage, check)
+    "math": (MATH_VERIFIER, verify_math_answer),
+    "code": (CODE_VERIFIER, verify_code),
+    "dialogue": (text_checks.DIALOGUE_VERIFIER, _text_verifier(text_checks.check_dialogue,
+                                                               text_checks.DIALOGUE_VERIFIER)),
+    "qa": (text_checks.QA_VERIFIER, _text_verifier(text_checks.check_qa, text_checks.QA_VERIFIER)),
+}
