@@ -30,19 +30,13 @@ def reason_code(checked: core.Checked) -> str:
 
 
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
-    mode_known = False
-
     async def handle(message: Any) -> None:
-        nonlocal mode_known
         _, gen = deps.serde.decode(message.value, "Generation")
         if gen["task"].startswith("code."):  # runs a jailed process: keep the event loop free meanwhile
-            if not mode_known:  # probing the jail runs a process: once, on the first code task
-                mode = (await asyncio.to_thread(sandbox_mode))[0]
-                deps.metrics.sandbox_mode.labels(mode).set(1)
-                mode_known = True
             started = time.perf_counter()
             checked = await asyncio.to_thread(core.verify, gen)
             deps.metrics.sandbox_seconds.labels(reason_code(checked) or "passed").observe(time.perf_counter() - started)
+            deps.metrics.sandbox_mode.labels(sandbox_mode()[0]).set(1)  # probed once by the first run, cached
         else:
             checked = core.verify(gen)
         deps.metrics.verdicts.labels(gen["task"], "accepted" if checked.accepted else "rejected",

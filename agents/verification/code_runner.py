@@ -62,11 +62,12 @@ def sandbox_mode() -> tuple[str, str]:
     elif not os.path.exists(PYTHON):
         why = f"{PYTHON} is missing; the jail runs the system Python"
     else:
-        probe = subprocess.run(_jail_argv(Limits(), ) + ["-c", "print('ok')"], capture_output=True, text=True,
-                               timeout=30)
-        if probe.returncode == 0 and probe.stdout.strip() == "ok":
+        # the probe starts the jail exactly as a run does (as nobody, with the limits), so that what
+        # fails for the runs fails here, once, with the reason
+        code, out, err = _launch(_jail_argv(Limits()) + ["-c", "print('ok')"], Limits(wall_s=30.0))
+        if code == 0 and out.strip() == "ok":
             return "bwrap", ""
-        why = f"bwrap cannot create a jail here (user namespaces disabled?): {probe.stderr.strip()[:300]}"
+        why = f"bwrap cannot create a jail here (user namespaces disabled?): {err.strip()[:300]}"
     return ("unsafe", why) if unsafe_opt_out() else ("refuse", why)
 
 
@@ -121,8 +122,23 @@ def _run_once(source: str, limits: Limits) -> RunResult:
                                     "SYNTHSTREAM_VERIFY_UNSAFE_NO_SANDBOX=true to run it without a jail, at your risk)",
                          0.0)
     argv = _jail_argv(limits) if mode == "bwrap" else [PYTHON, "-I", "-S"]
-    argv = argv + ["-c", source]
     started = time.perf_counter()
+    code, out_text, err_text = _launch(argv + ["-c", source], limits)
+    duration = _ms(started)
+    if code is None:
+        return RunResult("timeout", f"timed out after {limits.wall_s:.1f}s", duration)
+    if code == 0 and out_text.rstrip().endswith(PASS_MARK):
+        return RunResult("passed", "passed", duration)
+    if code in (-signal.SIGXCPU, -signal.SIGKILL):
+        return RunResult("timeout", f"killed by signal {-code} (CPU limit)", duration)
+    last = (err_text.strip().splitlines() or [f"exit code {code}"])[-1][:300]
+    if "AssertionError" in err_text:
+        return RunResult("failed", f"failed: a test assertion failed ({last})", duration)
+    return RunResult("error", f"error: {last}", duration)
+
+
+def _launch(argv: list[str], limits: Limits) -> tuple[int | None, str, str]:
+    """(exit code, stdout tail, stderr tail); exit code None when the wall deadline killed it."""
     # output goes to unlinked files, bounded by RLIMIT_FSIZE: a flood costs neither the
     # parent's memory nor its time, and nothing waits on a pipe a stray child still holds
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
@@ -136,17 +152,8 @@ def _run_once(source: str, limits: Limits) -> RunResult:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             proc.wait()
-            return RunResult("timeout", f"timed out after {limits.wall_s:.1f}s", _ms(started))
-        out_text, err_text = _tail(out_f), _tail(err_f)
-    duration = _ms(started)
-    if proc.returncode == 0 and out_text.rstrip().endswith(PASS_MARK):
-        return RunResult("passed", "passed", duration)
-    if proc.returncode == -signal.SIGXCPU or proc.returncode == -signal.SIGKILL:
-        return RunResult("timeout", f"killed by signal {-proc.returncode} (CPU limit)", duration)
-    last = (err_text.strip().splitlines() or ["exit code %d" % proc.returncode])[-1][:300]
-    if "AssertionError" in err_text:
-        return RunResult("failed", f"failed: a test assertion failed ({last})", duration)
-    return RunResult("error", f"error: {last}", duration)
+            return None, "", ""
+        return proc.returncode, _tail(out_f), _tail(err_f)
 
 
 def _tail(f: Any) -> str:
