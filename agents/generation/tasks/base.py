@@ -45,21 +45,22 @@ class PromptModel:
         self.usage = Usage()
         self.served_by: str | None = None
 
-    def sampling(self, *, max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None,
-                 temperature: float | None = None) -> Sampling:
+    @property
+    def choices_per_request(self) -> int:
+        return self._cfg.get("n", 1)
+
+    def sampling(self, *, max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None) -> Sampling:
         seed = (self._seed + 7919 * self._calls) % SEED_MOD if self._cfg.get("seeded", True) else None
-        return Sampling(temperature=self._cfg["temperature"] if temperature is None else temperature,
-                        top_p=self._cfg["top_p"],
+        return Sampling(temperature=self._cfg["temperature"], top_p=self._cfg["top_p"],
                         max_tokens=min(self._cfg["max_tokens"], max_tokens) if max_tokens else self._cfg["max_tokens"],
-                        seed=seed, n=n or self._cfg.get("n", 1),
+                        seed=seed, n=n or self.choices_per_request,
                         stop=tuple(dict.fromkeys((*stop, *self._cfg.get("stop", ())))))
 
     async def complete(self, *, prompt: str = "", messages: tuple[dict[str, str], ...] = (),
-                       max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None,
-                       temperature: float | None = None) -> list[str]:
+                       max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None) -> list[str]:
         """One request; returns the text of every choice."""
         request = ModelRequest(task=self.task, api=self.api, model=self.name,
-                               sampling=self.sampling(max_tokens=max_tokens, stop=stop, n=n, temperature=temperature),
+                               sampling=self.sampling(max_tokens=max_tokens, stop=stop, n=n),
                                prompt=prompt, messages=messages)
         self._calls += 1
         reply = await self._complete(request)

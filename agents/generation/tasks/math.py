@@ -389,7 +389,7 @@ class MathTask(Task):
 
     async def _solve(self, model: PromptModel, prompt: dict[str, Any], problem: Problem, params: Any) -> list[str]:
         k = params.samples
-        per_request = max(1, min(k, model.sampling().n))
+        per_request = max(1, min(k, model.choices_per_request))
         calls = -(-k // per_request)
         if model.api == "chat":
             messages = ({"role": "system", "content": SYSTEM},
