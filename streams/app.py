@@ -5,10 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from typing import Any
-
 import faust
-from faust.sensors.monitor import Monitor
 
 from streams.errors import ConfigError
 from streams.pipeline import Deps, Sinks
@@ -27,30 +24,6 @@ def _registrars() -> dict:
 
     return {"generation": generation.register, "verification": verification.register,
             "dedup": dedup.register, "bias": bias.register}
-
-
-class QuietMonitor(Monitor):
-    """Faust's in-memory monitor keeps per-message statistics that only its web views read (the
-    web server is off here; synthstream exports its own Prometheus metrics). Skip the per-message
-    bookkeeping; rebalance and commit hooks stay as they are."""
-
-    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
-        pass
-
-    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
-
-    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
-        pass
-
-    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
-        pass
-
-    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> None:
-        return None
-
-    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
-        pass
 
 
 def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
@@ -80,7 +53,6 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
-        monitor=QuietMonitor(),
     )
     sinks = Sinks(app, deps)
     registrars = _registrars()
