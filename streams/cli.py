@@ -285,7 +285,7 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agents.verification.code_runner import Limits, sandbox_mode
-    from agents.verification.humaneval import verify_lines, write_outcomes
+    from agents.verification.humaneval import Outcome, verify_lines, write_outcomes
 
     try:
         lines = input_path.read_text().splitlines()
@@ -303,9 +303,9 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("verify", total=total, detail="")
 
-        def done(outcome: object) -> None:
+        def done(outcome: Outcome) -> None:
             nonlocal passed
-            passed += bool(getattr(outcome, "passed", False))
+            passed += outcome.passed
             bar.update(task, advance=1, detail=f"passed {passed}")
 
         outcomes = verify_lines(iter(lines), limits, workers or None, done)

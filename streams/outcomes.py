@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
 from streams.errors import DecodeError, SynthstreamError
@@ -38,8 +39,6 @@ class OutcomeWatcher:
     def _partitions(self, topic: str, timeout_s: float = 30.0) -> list[int]:
         """A topic created a moment ago may be missing from the first metadata answer: ask again
         until it is there, so that no partition goes unwatched."""
-        import time
-
         deadline = time.monotonic() + timeout_s
         while True:
             parts = self.consumer.partitions_for_topic(topic)

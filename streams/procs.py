@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def spawn(command: list[str], log_file: Path, pid_file: Path) -> subprocess.Popen:
+    """Start a server in its own session, output appended to ``log_file``, pid in ``pid_file``."""
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    return proc
 
 
 def live_pid(pid_file: Path) -> int | None:

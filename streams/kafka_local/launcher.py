@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import ConfigError
-from streams.procs import live_pid, log_tail, port_free, stop_pid
+from streams.procs import live_pid, log_tail, port_free, spawn, stop_pid
 from streams.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
@@ -166,10 +166,7 @@ class LocalKafka:
         self.fetch()
         config = self._write_config()
         self.format(config)
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
+        proc = spawn(self._java("kafka.Kafka", str(config)), self.log_file, self.pid_file)
         logger.info("started Kafka pid %d on %s, log %s", proc.pid, self.bootstrap, self.log_file)
         self._wait_ready(proc.pid, proc)
         return self.status()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import ConfigError
-from streams.procs import live_pid, log_tail, port_free, stop_pid
+from streams.procs import live_pid, log_tail, port_free, spawn, stop_pid
 from streams.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
@@ -120,10 +120,7 @@ class LocalLLM:
                 f"SYNTHSTREAM_LLM_BASE_URL=http://127.0.0.1:{self.port}/v1")
         command = self._command(self.model_path())
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
+        proc = spawn(command, self.log_file, self.pid_file)
         logger.info("started the embedded model server pid %d on %s, log %s", proc.pid, self.url, self.log_file)
         self._wait_ready(proc.pid, proc)
         return self.status()

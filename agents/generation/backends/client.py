@@ -130,7 +130,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
 
 def classify(exc: BaseException) -> _Attempt:
     """Which failures shrink the limit, which are retried, which are final."""
-    if isinstance(exc, openai.APITimeoutError) or isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
         return _Attempt("overload", "timeout")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
