@@ -108,10 +108,27 @@ def test_records_written_with_an_earlier_schema_still_decode(reg, name):
     assert {k: record[k] for k in OLD_SHAPE[name]} == OLD_SHAPE[name]
 
 
-def test_every_historical_schema_resolves_into_the_current_one(reg):
-    assert reg.historical()
+GENERATION_ADDED = {"messages": [], "samples": [], "sample_answers": [], "code": None, "grounding": None,
+                    "usage": None, "parse_error": None}
+
+
+def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
+    import io
+
+    from fastavro import schemaless_writer
+
+    old_gen = {k: v for k, v in SAMPLES["Generation"].items() if k not in GENERATION_ADDED}
+    cases = {"Generation": (old_gen, dict(old_gen, **GENERATION_ADDED)),
+             "Verdict": (dict(SAMPLES["Verdict"], generation=old_gen),
+                         dict(SAMPLES["Verdict"], generation=dict(old_gen, **GENERATION_ADDED)))}
+    assert {e.name for e in reg.historical()} == {"Prompt", "Generation", "Verdict", "AcceptedRecord"}
     for old in reg.historical():
-        assert old.reader is reg.schema(old.name).parsed
+        if old.name not in cases:
+            continue
+        written, expected = cases[old.name]
+        buf = io.BytesIO()
+        schemaless_writer(buf, old.parsed, written)
+        assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), old.name) == (old.name, expected)
 
 
 def test_a_changed_schema_keeps_its_previous_version():

@@ -61,15 +61,15 @@ def test_jail_verdicts_for_wrong_slow_and_hostile_programs() -> None:
         == "error"  # environment cleared (and no pass mark printed)
 
 
-def test_catalogue_completion_is_parsed_and_verified() -> None:
-    spec = load_catalogue()[0]  # sum_of_evens, easy
+def test_catalogue_completion_becomes_humaneval_fields() -> None:
     out, model, gen = run_task("code.python", ["    return sum(n for n in numbers if n % 2 == 0)\n\n\n"],
                                {"source": "catalogue", "difficulty": "easy"}, seed=0)
-    assert model.requests[0].prompt.startswith("def ") and "\ndef " in model.requests[0].sampling.stop
-    assert out.code["entry_point"] in {s.entry_point for s in load_catalogue() if s.difficulty == "easy"}
-    assert out.code["spec_source"] == "catalogue" and out.code["test"].startswith("def check(candidate)")
-    assert out.response.startswith("```python\ndef ")
-    del spec
+    spec = next(s for s in load_catalogue() if s.entry_point == out.code["entry_point"])
+    assert spec.difficulty == "easy" and model.requests[0].prompt == spec.prompt
+    assert "\ndef " in model.requests[0].sampling.stop
+    assert out.code == {"prompt": spec.prompt, "completion": "    return sum(n for n in numbers if n % 2 == 0)\n",
+                        "test": spec.test, "entry_point": spec.entry_point, "spec_source": "catalogue"}
+    assert out.response == f"```python\n{spec.prompt}{out.code['completion']}```"
 
 
 @needs_jail
