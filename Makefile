@@ -14,14 +14,17 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 setup: system-deps $(STAMP) kafka-jars
 
-# Java and Maven run the local broker, bubblewrap jails generated code, cmake and a C++ compiler
-# build the embedded model server; installed from Debian when missing (needs root).
+# Java and Maven run the local broker; bubblewrap, the system python3 and libseccomp2 make the code
+# sandbox; cmake and a C++ compiler build the embedded model server. Installed from Debian when
+# missing (needs root).
 DEBIAN_PKGS := default-jre-headless maven bubblewrap cmake g++
 system-deps:
 	@missing=""; \
 	for c in java:default-jre-headless mvn:maven bwrap:bubblewrap cmake:cmake g++:g++; do \
 	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; \
 	done; \
+	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \
+	ls /usr/lib/*/libseccomp.so.2 /lib/*/libseccomp.so.2 >/dev/null 2>&1 || missing="$$missing libseccomp2"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing from Debian:$$missing ..."; \

@@ -284,19 +284,22 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
     """Run every sample's tests in the jail; write passed/failed/timed out/error per line and pass@1."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.verification.code_runner import Limits, sandbox_mode
     from agents.verification.humaneval import Outcome, verify_lines, write_outcomes
+    from agents.verification.sandbox import Limits, Sandbox
+    from streams.settings import SandboxSettings
 
     try:
         lines = input_path.read_text().splitlines()
     except OSError as exc:
         _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
-    mode, why = sandbox_mode()
+    settings = SandboxSettings()
+    sandbox = Sandbox(workers or settings.parallel or None, settings.tmpfs_mb, settings.unsafe_no_sandbox)
+    mode = sandbox.mode
     if mode == "refuse":
-        _fail(ConfigError(f"cannot run generated code safely here: {why}. Install bubblewrap, or set "
+        _fail(ConfigError(f"cannot run generated code safely here: {sandbox.why}. Install bubblewrap, or set "
                           "SYNTHSTREAM_VERIFY_UNSAFE_NO_SANDBOX=true to run it without a jail at your own risk."))
     total = sum(1 for line in lines if line.strip())
-    limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1))
+    limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1), memory_mb=settings.memory_mb)
     columns = (TextColumn("[bold]verify-code"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                TimeElapsedColumn())
     passed = 0
@@ -308,7 +311,10 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
             passed += outcome.passed
             bar.update(task, advance=1, detail=f"passed {passed}")
 
-        outcomes = verify_lines(iter(lines), limits, workers or None, done)
+        try:
+            outcomes = verify_lines(sandbox, iter(lines), limits, done)
+        finally:
+            sandbox.close()
     write_outcomes(outcomes, out)
     by_kind: dict[str, int] = {}
     for o in outcomes:

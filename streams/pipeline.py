@@ -35,6 +35,7 @@ class Deps:
     clock: Callable[[], int] = now_ms
     model_client: Any = None  # agents.generation.backends.client.ModelClient, when generation runs here
     generation_concurrency: int = 1
+    sandbox: Any = None  # agents.verification.sandbox.Sandbox, when verification runs here
 
 
 class Sinks:

@@ -106,6 +106,21 @@ class LLMSettings(BaseSettings):
         return self.base_url or f"http://127.0.0.1:{self.embedded_port}/v1"
 
 
+class SandboxSettings(BaseSettings):
+    """The code sandbox of the verification stage (per-task limits are the defaults; a spec may
+    set its own per task)."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_VERIFY_", extra="ignore")
+
+    unsafe_no_sandbox: bool = Field(False, description="run generated code without the jail when bubblewrap cannot "
+                                                       "work here (unsafe: the code sees this machine)")
+    parallel: int = Field(0, ge=0, description="tasks inside the jail at once; 0 = the number of cores")
+    tmpfs_mb: int = Field(64, ge=4, description="the jail's whole writable space, shared by its tasks")
+    wall_s: float = Field(5.0, gt=0, description="wall seconds per task")
+    cpu_s: int = Field(5, ge=1, description="CPU seconds per process")
+    memory_mb: int = Field(512, ge=64, description="address space per process")
+
+
 def masked_dump(*settings: BaseSettings) -> str:
     """One line per setting for the start-up log; anything secret-looking is masked."""
     lines = []

@@ -9,11 +9,13 @@ from prometheus_client import CollectorRegistry
 
 from agents.generation.backends.client import ClientConfig, ModelClient
 from agents.generation.tasks import TASKS
+from agents.verification.sandbox import Limits, Sandbox
 from streams.app import STAGE_NAMES, build_app
 from streams.metrics import Metrics, serve
 from streams.pipeline import Deps
 from streams.serde import registry as schema_registry
-from streams.settings import KafkaSettings, LLMSettings, MetricsSettings, WorkerSettings, masked_dump
+from streams.settings import (KafkaSettings, LLMSettings, MetricsSettings, SandboxSettings, WorkerSettings,
+                             masked_dump)
 from streams.spec import DEFAULT_MODEL, load_spec
 from streams.topics import TopicNames
 
@@ -34,8 +36,9 @@ def make_client(llm: LLMSettings, default_model: str, metrics: Metrics | None) -
 
 def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     kafka, worker, metrics_settings, llm = KafkaSettings(), WorkerSettings(), MetricsSettings(), LLMSettings()
+    sandbox_settings = SandboxSettings()
     specs = [load_spec(p) for p in spec_paths]
-    logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings, llm))
+    logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings, llm, sandbox_settings))
     registry = CollectorRegistry()
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
     stages = stages or list(STAGE_NAMES)
@@ -49,7 +52,8 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
             warn_if_model_unreachable(llm, sorted(models)[0])
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
                 targets={s.dataset.name: s.targets() for s in specs},
-                model_client=client, generation_concurrency=llm.max_concurrency)
+                model_client=client, generation_concurrency=llm.max_concurrency,
+                sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)
     if metrics_settings.enabled:
         serve(registry, metrics_settings.host, metrics_settings.port)
@@ -59,6 +63,18 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
     quiet_http_loggers(worker.log_level)
     faust_worker.execute_from_commandline()
+
+
+def make_sandbox(settings: SandboxSettings) -> Sandbox:
+    limits = Limits(wall_s=settings.wall_s, cpu_s=settings.cpu_s, memory_mb=settings.memory_mb)
+    sandbox = Sandbox(settings.parallel or None, settings.tmpfs_mb, settings.unsafe_no_sandbox, limits)
+    if sandbox.mode == "refuse":
+        logger.warning("code tasks will be rejected as sandbox_unavailable: %s. Install bubblewrap (Debian package "
+                       "bubblewrap), or set SYNTHSTREAM_VERIFY_UNSAFE_NO_SANDBOX=true to run generated code without "
+                       "a jail at your own risk.", sandbox.why)
+    elif sandbox.mode == "unsafe":
+        logger.warning("SYNTHSTREAM_VERIFY_UNSAFE_NO_SANDBOX is set: generated code runs without the bubblewrap jail")
+    return sandbox
 
 
 def warn_if_model_unreachable(llm: LLMSettings, model: str) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import faust
 
 from agents.verification import core
-from agents.verification.code_runner import sandbox_mode
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "verification"
@@ -30,13 +29,15 @@ def reason_code(checked: core.Checked) -> str:
 
 
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
+    if deps.sandbox is not None:
+        deps.metrics.sandbox_mode.labels(deps.sandbox.mode).set(1)  # bwrap, unsafe or refuse, from the start
+
     async def handle(message: Any) -> None:
         _, gen = deps.serde.decode(message.value, "Generation")
         if gen["task"].startswith("code."):  # runs a jailed process: keep the event loop free meanwhile
             started = time.perf_counter()
-            checked = await asyncio.to_thread(core.verify, gen)
+            checked = await asyncio.to_thread(core.verify, gen, deps.sandbox)
             deps.metrics.sandbox_seconds.labels(reason_code(checked) or "passed").observe(time.perf_counter() - started)
-            deps.metrics.sandbox_mode.labels(sandbox_mode()[0]).set(1)  # probed once by the first run, cached
         else:
             checked = core.verify(gen)
         deps.metrics.verdicts.labels(gen["task"], "accepted" if checked.accepted else "rejected",

@@ -18,11 +18,11 @@ from agents.generation.tasks import TASKS
 from agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
 from agents.verification import text_checks
 from agents.verification.algebra import Unparseable, parse_number, solution
-from agents.verification.code_runner import program, run_program
+from agents.verification.sandbox import Limits, Sandbox, run_humaneval
 
 VERIFIER = "math.linear-exact@1"
 MATH_VERIFIER = "math.answer-exact+agreement@1"
-CODE_VERIFIER = "code.tests-in-bwrap@1"
+CODE_VERIFIER = "code.relay-judge-in-bwrap@2"
 W_ANSWER, W_STEPS, W_FORM = 0.5, 0.4, 0.1
 W_CORRECT, W_AGREE, W_SHOWN = 0.6, 0.3, 0.1
 
@@ -57,8 +57,9 @@ def _check_steps(steps: list[str], truth: Fraction) -> tuple[int, list[str]]:
     return valid, reasons
 
 
-def verify(gen: dict[str, Any]) -> Checked:
-    """The verdict on one Generation, by the verifier its task and solver call for."""
+def verify(gen: dict[str, Any], sandbox: Sandbox | None = None) -> Checked:
+    """The verdict on one Generation, by the verifier its task and solver call for; code runs in
+    ``sandbox`` (without one, code is not run and not accepted)."""
     task = gen["task"]
     if task == "math.linear" and not gen.get("samples") and not gen.get("parse_error"):
         return verify_linear_steps(gen)  # the procedural solver's steps are checkable, one by one
@@ -68,6 +69,8 @@ def verify(gen: dict[str, Any]) -> Checked:
     name, check = VERIFIERS[family]
     if gen.get("parse_error"):
         return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], name)
+    if family == "code":
+        return verify_code(gen, sandbox)
     return check(gen)
 
 
@@ -78,19 +81,24 @@ def _text_verifier(checks: Any, name: str) -> Any:
     return check
 
 
-def verify_code(gen: dict[str, Any]) -> Checked:
-    """Run prompt + completion against the tests in the jail; passing every test is the score."""
+SANDBOX_REASONS = {"failed": "tests_failed", "timeout": "timeout", "error": "runtime_error",
+                   "refused": "sandbox_unavailable", "sandbox": "sandbox_failure"}
+
+
+def verify_code(gen: dict[str, Any], sandbox: Sandbox | None, limits: Limits | None = None) -> Checked:
+    """Run the tests against prompt + completion in the sandbox; passing every test is the score."""
     code = gen.get("code")
     if not code or not code["completion"] or not code["test"]:
         return Checked(False, 0.0, ["code_missing: the generation has no completion or no tests"], CODE_VERIFIER)
-    result = run_program(program(code["prompt"], code["completion"], code["test"], code["entry_point"]))
+    if sandbox is None:
+        return Checked(False, 0.0, ["sandbox_unavailable: this verifier was given no sandbox"], CODE_VERIFIER)
+    result = run_humaneval(sandbox, code["prompt"], code["completion"], code["test"], code["entry_point"],
+                           limits or sandbox.limits)
     if result.status == "passed":
         return _finish([], [], 1.0, gen["threshold"], CODE_VERIFIER)
-    reason = {"failed": "tests_failed", "timeout": "timeout", "error": "runtime_error",
-              "refused": "sandbox_unavailable"}[result.status]
-    if result.detail.startswith("sandbox_failure"):
-        reason = "sandbox_failure"  # the jail did not start: not the candidate's fault, still not verified
-    return Checked(False, 0.0, [f"{reason}: {result.detail}"], CODE_VERIFIER)
+    reason = SANDBOX_REASONS.get(result.status, "runtime_error")
+    detail = result.detail.split(": ", 1)[1] if result.detail.startswith(reason + ": ") else result.detail
+    return Checked(False, 0.0, [f"{reason}: {detail}"], CODE_VERIFIER)
 
 
 def _finish(critical: list[str], soft: list[str], score: float, threshold: float, verifier: str) -> Checked:
@@ -179,7 +187,7 @@ def verify_linear_steps(gen: dict[str, Any]) -> Checked:
 
 VERIFIERS: dict[str, tuple[str, Any]] = {  # task family -> (verifier name for lineage, check)
     "math": (MATH_VERIFIER, verify_math_answer),
-    "code": (CODE_VERIFIER, verify_code),
+    "code": (CODE_VERIFIER, None),  # verify() passes the sandbox
     "dialogue": (text_checks.DIALOGUE_VERIFIER, _text_verifier(text_checks.check_dialogue,
                                                                text_checks.DIALOGUE_VERIFIER)),
     "qa": (text_checks.QA_VERIFIER, _text_verifier(text_checks.check_qa, text_checks.QA_VERIFIER)),

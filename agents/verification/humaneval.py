@@ -11,14 +11,13 @@ as the pipeline's verifier, several at a time.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.verification.code_runner import Limits, RunResult, program, run_program
+from agents.verification.sandbox import Limits, RunResult, Sandbox, run_humaneval
 
 FIELDS = ("task_id", "prompt", "completion", "test", "entry_point")
 
@@ -56,25 +55,25 @@ def result_text(run: RunResult) -> str:
     if run.status == "timeout":
         return "timed out"
     if run.status == "failed":
-        return f"failed: {run.detail.removeprefix('failed: ')}"
-    return f"error: {run.detail.removeprefix('error: ')}"
+        return f"failed: {run.detail}"
+    return f"error: {run.detail}"
 
 
-def verify_sample(row: dict[str, Any], limits: Limits) -> Outcome:
-    run = run_program(program(row["prompt"], row["completion"], row["test"], row["entry_point"]), limits)
+def verify_sample(sandbox: Sandbox, row: dict[str, Any], limits: Limits) -> Outcome:
+    run = run_humaneval(sandbox, row["prompt"], row["completion"], row["test"], row["entry_point"], limits)
     return Outcome(row["task_id"], run.status == "passed", result_text(run), run.duration_ms)
 
 
-def verify_lines(lines: Iterator[str], limits: Limits = Limits(), workers: int | None = None,
+def verify_lines(sandbox: Sandbox, lines: Iterator[str], limits: Limits = Limits(),
                  on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Every line's outcome, in input order; runs ``workers`` programs at a time."""
+    """Every line's outcome, in input order; the sandbox runs ``sandbox.parallel`` at a time."""
     items = [parse_line(line, n) for n, line in enumerate(lines, 1) if line.strip()]
     results: list[Outcome | None] = [it if isinstance(it, Outcome) else None for it in items]
     for r in results:
         if r is not None and on_done is not None:
             on_done(r)
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
-        futures = {pool.submit(verify_sample, it, limits): i for i, it in enumerate(items) if isinstance(it, dict)}
+    with ThreadPoolExecutor(max_workers=2 * sandbox.parallel) as pool:
+        futures = {pool.submit(verify_sample, sandbox, it, limits): i for i, it in enumerate(items) if isinstance(it, dict)}
         for fut, i in futures.items():
             results[i] = fut.result()
             if on_done is not None:

@@ -119,14 +119,10 @@ def test_dedup_republishes_a_redelivered_verdict_with_the_same_id(deps):
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
 
 
-def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps):
-    import os
-
-    from agents.verification.code_runner import sandbox_mode
+def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps, sandbox):
     from tests.records import CODE
 
-    if sandbox_mode()[0] == "refuse" and not os.environ.get("CI"):
-        pytest.skip("no bubblewrap jail on this machine (CI installs it and never skips)")
+    deps.sandbox = sandbox
     good = dict(GENERATION, prompt_id="c1", task="code.python", code=CODE)
     bad = dict(GENERATION, prompt_id="c2", task="code.python", code=dict(CODE, completion="    return a - b\n"))
     wrong_math = dict(GENERATION, prompt_id="m1", answer="3", steps=["2*x + 1 = 5", "2*x = 4", "x = 3"])
@@ -138,4 +134,4 @@ def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps):
     assert count(deps, "synthstream_verdicts_total", task="math.linear", outcome="rejected", reason="answer_wrong") == 1
     assert count(deps, "synthstream_sandbox_task_seconds_count", result="passed") == 1
     assert count(deps, "synthstream_sandbox_task_seconds_count", result="tests_failed") == 1
-    assert count(deps, "synthstream_sandbox_mode", mode=sandbox_mode()[0]) == 1
+    assert count(deps, "synthstream_sandbox_mode", mode="bwrap") == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from agents.generation.tasks.code import (CodeParseError, body_from_function, co
                                           load_catalogue, written_spec)
 from agents.generation.tasks.dialogue import clean_turn
 from agents.generation.tasks.qa import load_corpus, parse_qa
-from agents.verification.code_runner import program, run_program, sandbox_mode
+from agents.verification.sandbox import Limits, Sandbox, run_humaneval
 from agents.verification.core import verify
 from tests.unit.test_math_tasks import MODEL, ScriptedModel
 
@@ -38,27 +37,28 @@ def run_task(task: str, texts: list[str], dims: dict[str, str], seed: int = 5, a
 
 # ---- code ---------------------------------------------------------------------------------------
 
-needs_jail = pytest.mark.skipif(sandbox_mode()[0] == "refuse" and not os.environ.get("CI"),
-                                reason="no bubblewrap jail on this machine (CI installs it and never skips)")
-
-
-@needs_jail
-def test_every_catalogue_solution_passes_its_tests_in_the_jail() -> None:
+def test_every_catalogue_solution_passes_its_tests_in_the_jail(sandbox: Sandbox) -> None:
     for spec in load_catalogue():
-        result = run_program(program(spec.prompt, spec.canonical, spec.test, spec.entry_point))
+        result = run_humaneval(sandbox, spec.prompt, spec.canonical, spec.test, spec.entry_point)
         assert result.status == "passed", (spec.id, result)
 
 
-@needs_jail
-def test_jail_verdicts_for_wrong_slow_and_hostile_programs() -> None:
+def test_jail_verdicts_for_wrong_slow_and_hostile_programs(sandbox: Sandbox) -> None:
     spec = load_catalogue()[0]
-    assert run_program(program(spec.prompt, "    return 0\n", spec.test, spec.entry_point)).status == "failed"
-    from agents.verification.code_runner import Limits
-    assert run_program("while True:\n    pass\n", Limits(wall_s=1.0, cpu_s=3)).status == "timeout"
-    assert run_program("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)\n").status == "error"
-    assert run_program(f"open({str(Path.home() / '.bashrc')!r}).read()\n").status == "error"
-    assert run_program("import os\nassert os.environ.get('SYNTHSTREAM_LLM_API_KEY') is None\nprint('x')\n").status \
-        == "error"  # environment cleared (and no pass mark printed)
+    wrong = run_humaneval(sandbox, spec.prompt, "    return 0\n", spec.test, spec.entry_point)
+    assert wrong.status == "failed" and wrong.detail.startswith("assertion failed at test line"), wrong
+
+    def loading(program: str, limits: Limits = Limits()) -> tuple[str, str]:
+        result = run_humaneval(sandbox, "", program + "\ndef f():\n    return 1\n",
+                               "def check(candidate):\n    assert candidate() == 1\n", "f", limits)
+        return result.status, result.detail
+
+    assert loading("while True:\n    pass\n", Limits(wall_s=1.0, cpu_s=3))[0] == "timeout"
+    status, detail = loading("import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)\n")
+    assert status == "error" and "PermissionError" in detail, detail  # seccomp: no AF_INET sockets
+    status, detail = loading(f"open({str(Path.home() / '.bashrc')!r}).read()\n")
+    assert status == "error" and ("FileNotFoundError" in detail or "PermissionError" in detail), detail
+    assert loading("import os\nassert os.environ.get('SYNTHSTREAM_LLM_API_KEY') is None\n") == ("passed", "passed")
 
 
 def test_catalogue_completion_becomes_humaneval_fields() -> None:
@@ -72,17 +72,16 @@ def test_catalogue_completion_becomes_humaneval_fields() -> None:
     assert out.response == f"```python\n{spec.prompt}{out.code['completion']}```"
 
 
-@needs_jail
-def test_a_right_body_is_accepted_and_a_wrong_one_rejected() -> None:
+def test_a_right_body_is_accepted_and_a_wrong_one_rejected(sandbox: Sandbox) -> None:
     target = next(s for s in load_catalogue() if s.entry_point == "reverse_string")
     for seed in range(200):  # find a seed that picks reverse_string among the easy entries
         out, _, gen = run_task("code.python", ["    return text[::-1]\n"], {"source": "catalogue", "difficulty": "easy"},
                                seed=seed)
         if out.code["entry_point"] == target.entry_point:
             break
-    assert verify(gen).accepted
+    assert verify(gen, sandbox).accepted
     wrong = dict(gen, code=dict(gen["code"], completion="    return text\n"))
-    checked = verify(wrong)
+    checked = verify(wrong, sandbox)
     assert not checked.accepted and checked.reasons[0].startswith("tests_failed")
 
 

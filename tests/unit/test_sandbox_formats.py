@@ -1,0 +1,58 @@
+"""The three test formats through the real jail: HumanEval check(), input/output pairs compared in
+the worker, and assert lists (literal ones become pairs, the rest a check function)."""
+
+from __future__ import annotations
+
+from agents.verification.sandbox import IoCase, Limits, Sandbox, run_asserts, run_humaneval, run_io
+
+SQUARE = "def square(x):\n    return x * x\n"
+PAIR = "def pair(a, b=0):\n    return (a, b)\n"
+
+
+def test_io_pairs_pass_fail_and_say_which_case(sandbox: Sandbox) -> None:
+    cases = [IoCase([2], 4), IoCase([-3], 9), IoCase([0.5], 0.25)]
+    assert run_io(sandbox, SQUARE, "square", cases).status == "passed"
+    wrong = run_io(sandbox, SQUARE.replace("x * x", "x + x"), "square", cases)
+    assert (wrong.status, wrong.detail) == ("failed", "case 2: expected 9, got -6")
+
+
+def test_io_pairs_keep_tuples_unless_loose_and_pass_keywords(sandbox: Sandbox) -> None:
+    assert run_io(sandbox, PAIR, "pair", [IoCase([1], (1, 0)), IoCase([1], (1, 5), {"b": 5})]).status == "passed"
+    strict = run_io(sandbox, PAIR, "pair", [IoCase([1, 2], [1, 2])])
+    assert strict.status == "failed" and "expected [1, 2], got (1, 2)" in strict.detail
+    assert run_io(sandbox, PAIR, "pair", [IoCase([1, 2], [1, 2])], loose_sequences=True).status == "passed"
+
+
+def test_io_raise_timeout_and_missing_entry_point(sandbox: Sandbox) -> None:
+    boom = run_io(sandbox, "def f(x):\n    raise KeyError(x)\n", "f", [IoCase([1], 1)])
+    assert (boom.status, boom.detail) == ("failed", "case 1: the candidate raised KeyError: 1")
+    slow = run_io(sandbox, "def f(x):\n    while True:\n        pass\n", "f", [IoCase([1], 1)], Limits(wall_s=1.0))
+    assert slow.status == "timeout"
+    missing = run_io(sandbox, SQUARE, "cube", [IoCase([1], 1)])
+    assert (missing.status, missing.detail) == ("error", "the program defines no function 'cube'")
+
+
+def test_literal_asserts_become_pairs_and_others_a_check(sandbox: Sandbox) -> None:
+    literal = ["assert square(3) == 9", "assert square(x=4) == 16"]
+    assert run_asserts(sandbox, SQUARE, "square", literal).status == "passed"
+    assert run_asserts(sandbox, SQUARE, "square", ["assert square(3) == 10"]).detail == "case 1: expected 10, got 9"
+    computed = ["assert square(3) == 3 ** 2", "assert all(square(i) >= 0 for i in range(-5, 5))"]
+    assert run_asserts(sandbox, SQUARE, "square", computed).status == "passed"
+    wrong = run_asserts(sandbox, SQUARE, "square", ["assert square(2) + 1 == 4"])
+    assert (wrong.status, wrong.detail) == ("failed", "assertion failed at test line 2: assert square(2) + 1 == 4")
+
+
+def test_a_test_can_expect_the_candidates_exception(sandbox: Sandbox) -> None:
+    test = ("def check(candidate):\n    try:\n        candidate(-1)\n    except ValueError:\n        pass\n"
+            "    else:\n        assert False, 'no ValueError'\n")
+    program = "def root(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x ** 0.5\n"
+    assert run_humaneval(sandbox, "", program, test, "root").status == "passed"
+    quiet = run_humaneval(sandbox, "", "def root(x):\n    return 0\n", test, "root")
+    assert quiet.status == "failed" and "no ValueError" in quiet.detail
+
+
+def test_prompt_helpers_reach_the_test_but_the_completion_does_not(sandbox: Sandbox) -> None:
+    prompt = "def helper(x):\n    return x + 1\n\n\ndef f(x):\n    \"\"\"helper(x) * 2\"\"\"\n"
+    test = "def check(candidate):\n    assert candidate(1) == helper(1) * 2\n    assert 'sneaky' not in globals()\n"
+    completion = "    return helper(x) * 2\n\nsneaky = True\n"
+    assert run_humaneval(sandbox, prompt, completion, test, "f").status == "passed"
