@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import select
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -82,6 +83,7 @@ class Sandbox:
         self._proc: subprocess.Popen | None = None
         self._outbox: queue.Queue[bytes | None] | None = None
         self._closed = False
+        self._private: list[str] = []  # scratch roots made outside a jail (unsafe mode), removed on close
         self.info: dict[str, Any] = {}
         problem = jail.problem()
         self.mode = "bwrap" if problem is None else ("unsafe" if allow_unsafe else "refuse")
@@ -111,6 +113,8 @@ class Sandbox:
         if proc is not None:
             proc.kill()
             proc.wait()
+        for path in self._private:
+            shutil.rmtree(path, ignore_errors=True)
 
     # --- inside the lock -------------------------------------------------------------------
 
@@ -132,6 +136,8 @@ class Sandbox:
         bpf, why_not = seccomp_bpf()
         jailed = self.mode == "bwrap"
         scratch_root = "/tmp/sbx" if jailed else _private_dir()
+        if not jailed:
+            self._private.append(scratch_root)
         stderr = tempfile.TemporaryFile()
         try:
             proc = subprocess.Popen(jail.argv(self.tmpfs_mb, jailed), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
