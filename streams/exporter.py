@@ -30,6 +30,9 @@ def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
     metadata: dict[str, Any] = {**record["dimensions"], "prompt_id": record["prompt_id"], "lineage": lineage}
     if record.get("usage"):
         metadata["usage"] = record["usage"]
+    if record.get("validators"):
+        metadata["validators"] = {v["name"]: {"score": v["score"], "weight": v["weight"], "reasons": v["reasons"]}
+                                  for v in record["validators"]}
     out: dict[str, Any] = {
         "id": record["record_id"],
         "task": record["task"],

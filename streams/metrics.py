@@ -84,6 +84,9 @@ class Metrics:
         self.sandbox_seconds = Histogram(
             "synthstream_sandbox_task_seconds", "Time to run one program's tests in the sandbox, by result.",
             ["result"], buckets=LLM_LATENCY_BUCKETS, registry=registry)
+        self.validator_score = Histogram(
+            "synthstream_validator_score", "Score each validator gave, per task (only validators the gate weighs run).",
+            ["validator", "task"], buckets=QUALITY_BUCKETS, registry=registry)
         self.verdicts = Counter(
             "synthstream_verdicts", "Verdicts per task and outcome, with the first reason code of rejections.",
             ["task", "outcome", "reason"], registry=registry)
@@ -104,6 +107,7 @@ class Metrics:
             self.sandbox_seconds.labels(result)
         for task in tasks:
             self.verdicts.labels(task, "accepted", "")
+            self.validator_score.labels("task", task)
 
     def register_model(self, model: str) -> None:
         """Create a model's series at zero, so dashboards see them before the first request."""

@@ -36,6 +36,8 @@ class Deps:
     model_client: Any = None  # agents.generation.backends.client.ModelClient, when generation runs here
     generation_concurrency: int = 1
     sandbox: Any = None  # agents.verification.sandbox.Sandbox, when verification runs here
+    validators: list[Any] = field(default_factory=list)  # agents.verification.validators, besides the task's own
+    gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
 
 
 class Sinks:

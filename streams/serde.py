@@ -27,7 +27,7 @@ HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 RECORD_TYPES = ("Prompt", "Generation", "Verdict", "AcceptedRecord", "BiasReport", "DeadLetter", "Outcome")
 # named types that only appear inside the records above
-EMBEDDED_TYPES = ("Lineage", "Message", "ModelConfig", "Usage", "CodeSample", "Grounding")
+EMBEDDED_TYPES = ("Lineage", "Message", "ModelConfig", "Usage", "CodeSample", "Grounding", "ValidatorScore")
 
 
 class _ShortNameRepository(FlatDictRepository):

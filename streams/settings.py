@@ -107,8 +107,7 @@ class LLMSettings(BaseSettings):
 
 
 class SandboxSettings(BaseSettings):
-    """The code sandbox of the verification stage (per-task limits are the defaults; a spec may
-    set its own per task)."""
+    """The verification stage: its code sandbox (per-task limits) and its validators' data."""
 
     model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_VERIFY_", extra="ignore")
 
@@ -119,6 +118,8 @@ class SandboxSettings(BaseSettings):
     wall_s: float = Field(5.0, gt=0, description="wall seconds per task")
     cpu_s: int = Field(5, ge=1, description="CPU seconds per process")
     memory_mb: int = Field(512, ge=64, description="address space per process")
+    knowledge_base: Path | None = Field(None, description="JSONL facts for the factual validator; default: the "
+                                                          "bundled one about the QA corpus")
 
 
 def masked_dump(*settings: BaseSettings) -> str:

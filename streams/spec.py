@@ -68,7 +68,14 @@ class TaskSpec(_Strict):
                                                     "category -> target weight (also the bias monitor's targets)")
     params: dict[str, Any] = Field(default_factory=dict, description="the task's parameters")
     threshold: float | None = Field(None, ge=0, le=1, description="quality score needed to accept")
+    validators: dict[str, float] | None = Field(None, description="validator -> weight in the quality gate, for "
+                                                "this task (over verification.validators and the defaults)")
     sampling: SamplingOverride | None = None
+
+    @field_validator("validators")
+    @classmethod
+    def _known_validators(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
+        return _check_weights(weights)
 
     @field_validator("name")
     @classmethod
@@ -128,8 +135,27 @@ class TaskSpec(_Strict):
         return tuple(self.instructions) if self.instructions else TASKS[self.name].default_instructions
 
 
+def _check_weights(weights: dict[str, float] | None) -> dict[str, float] | None:
+    from agents.verification.validators import KNOWN
+
+    for name, weight in (weights or {}).items():
+        if name not in KNOWN:
+            raise ValueError(f"unknown validator {name!r}; expected some of {list(KNOWN)}")
+        if not 0 <= weight <= 10:
+            raise ValueError(f"validator {name!r}: weight {weight} is outside [0, 10]")
+    return weights
+
+
 class VerificationSpec(_Strict):
     threshold: float = Field(0.85, ge=0, le=1, description="default quality threshold of every task")
+    validators: dict[str, float] = Field(default_factory=dict, description="validator -> weight in the quality gate "
+                                         "for every task (task, factual, style, diversity, judge); unset ones keep "
+                                         "the task family's defaults")
+
+    @field_validator("validators")
+    @classmethod
+    def _known_validators(cls, weights: dict[str, float]) -> dict[str, float]:
+        return _check_weights(weights) or {}
 
 
 class Spec(_Strict):
@@ -148,6 +174,15 @@ class Spec(_Strict):
     @property
     def needs_model(self) -> bool:
         return any(t.effective_solver == "model" for t in self.tasks)
+
+    def weights_for(self, task: TaskSpec) -> dict[str, float]:
+        """The quality gate's weights for a task: family defaults, then the spec's, then the task's."""
+        from agents.verification.validators import default_weights
+
+        return {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
+
+    def gates(self) -> dict[str, dict[str, float]]:
+        return {t.name: self.weights_for(t) for t in self.tasks}
 
     def threshold_for(self, task: TaskSpec) -> float:
         return task.threshold if task.threshold is not None else self.verification.threshold

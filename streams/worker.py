@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from agents.generation.backends.client import ClientConfig, ModelClient
 from agents.generation.tasks import TASKS
 from agents.verification.sandbox import Limits, Sandbox
+from agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
 from streams.app import STAGE_NAMES, build_app
 from streams.metrics import Metrics, serve
 from streams.pipeline import Deps
@@ -52,6 +54,8 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
             warn_if_model_unreachable(llm, sorted(models)[0])
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
                 targets={s.dataset.name: s.targets() for s in specs},
+                gates={s.dataset.name: s.gates() for s in specs},
+                validators=make_validators(sandbox_settings) if "verification" in stages else [],
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)
@@ -63,6 +67,12 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
     quiet_http_loggers(worker.log_level)
     faust_worker.execute_from_commandline()
+
+
+def make_validators(settings: SandboxSettings) -> list[Any]:
+    """The validators besides each task's own verifier; the knowledge base is read once, here."""
+    kb = load_kb(settings.knowledge_base) if settings.knowledge_base else load_kb()
+    return [FactualValidator(kb), StyleConsistencyValidator(), DiversityValidator()]
 
 
 def make_sandbox(settings: SandboxSettings) -> Sandbox:

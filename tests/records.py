@@ -24,12 +24,17 @@ GENERATION = {"prompt_id": "t-1", "task": "math.linear", "problem": "Solve for x
                            {"role": "assistant", "content": "Step 1 ...\nAnswer: x = 2"}],
               "samples": [], "sample_answers": [],
               "code": CODE, "grounding": GROUNDING, "usage": USAGE, "parse_error": None}
+VALIDATORS = [{"name": "task", "version": "math.linear-exact@1", "score": 1.0, "weight": 1.0, "veto": False,
+               "reasons": []},
+              {"name": "diversity", "version": "distinct-123@1", "score": 0.5, "weight": 0.0, "veto": False,
+               "reasons": ["low_diversity: distinct-1/2/3 0.30 < 0.60"]}]
 VERDICT = {"prompt_id": "t-1", "accepted": True, "quality_score": 1.0, "threshold": 0.85, "reasons": [],
-           "generation": GENERATION}
+           "generation": GENERATION, "validators": VALIDATORS}
 ACCEPTED = {"record_id": "f" * 32, "prompt_id": "t-1", "task": "math.linear",
             "messages": [{"role": "user", "content": "Solve"}, {"role": "assistant", "content": "x = 2"}],
             "answer": "2", "quality_score": 1.0, "dimensions": {"difficulty": "integer"},
-            "lineage": dict(LINEAGE, accepted_at=1_700_000_000_300), "code": CODE, "grounding": None, "usage": USAGE}
+            "lineage": dict(LINEAGE, accepted_at=1_700_000_000_300), "code": CODE, "grounding": None, "usage": USAGE,
+            "validators": VALIDATORS}
 BIAS = {"dataset": "t", "window_start": 1, "window_end": 2, "records": 3, "closed_by": "count",
         "dimensions": [{"dimension": "task", "observed": {"a": 1.0}, "target": {"a": 1.0}, "psi": 0.0,
                         "jsd": 0.0, "status": "ok"}]}

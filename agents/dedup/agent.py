@@ -56,6 +56,7 @@ def accepted_record(verdict: dict[str, Any], record_id: str, accepted_at: int) -
         "answer": gen["answer"], "quality_score": verdict["quality_score"], "dimensions": gen["dimensions"],
         "lineage": dict(gen["lineage"], accepted_at=accepted_at),
         "code": gen.get("code"), "grounding": gen.get("grounding"), "usage": gen.get("usage"),
+        "validators": verdict.get("validators") or [],
     }
 
 

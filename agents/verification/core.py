@@ -33,6 +33,7 @@ class Checked:
     score: float
     reasons: list[str] = field(default_factory=list)
     verifier: str = VERIFIER
+    veto: bool = True  # a critical failure (wrong answer, failing tests, ...): no weighting may accept it
 
 
 def _is_reduced(text: str) -> bool:
@@ -107,7 +108,7 @@ def _finish(critical: list[str], soft: list[str], score: float, threshold: float
     reasons = critical + soft
     if not critical and score < threshold:
         reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
-    return Checked(accepted, score, reasons, verifier)
+    return Checked(accepted, score, reasons, verifier, veto=bool(critical))
 
 
 def verify_math_answer(gen: dict[str, Any]) -> Checked:

@@ -135,3 +135,29 @@ def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps, sand
     assert count(deps, "synthstream_sandbox_task_seconds_count", result="passed") == 1
     assert count(deps, "synthstream_sandbox_task_seconds_count", result="tests_failed") == 1
     assert count(deps, "synthstream_sandbox_mode", mode="bwrap") == 1
+
+
+def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps):
+    from agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator
+
+    deps.validators = [FactualValidator(), StyleConsistencyValidator(), DiversityValidator()]
+    deps.gates = {"t": {"dialogue.chat": {"task": 0.5, "style": 0.5}}}  # the spec's weights for data set 't'
+    turns = ["Furthermore, the Moon orbits Earth at a distance of about 384,400 kilometres from Earth.",
+             "Moreover, its gravity therefore causes most of the tides in the oceans of our planet."]
+    asks = ["Please explain the Moon to me.", "And what does it do to the sea?"]
+    msgs = [m for q, t in zip(asks, turns) for m in ({"role": "user", "content": q}, {"role": "assistant", "content": t})]
+    formal = dict(GENERATION, prompt_id="d1", task="dialogue.chat", messages=msgs,
+                  dimensions={"topic": "science", "style": "formal", "turns": "2"})
+    casual = dict(formal, prompt_id="d2", dimensions=dict(formal["dimensions"], style="casual"))
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in (formal, casual)])
+    first, second = sinks.of("verdicts")
+    assert [s["name"] for s in first["validators"]] == ["task", "style"]  # only weighed validators run
+    assert first["accepted"], first["reasons"]
+    assert first["validators"][1] == {
+        "name": "style", "version": "lexical-markers@1", "score": 1.0, "weight": 0.5, "veto": False, "reasons": []}
+    assert not second["accepted"] and second["validators"][1]["score"] == 0.25  # one neutral turn, one formal
+    assert second["reasons"][0].startswith("style_mismatch: assistant turn 2 reads formal (moreover, therefore)")
+    assert second["reasons"][-1] == "below_threshold: score 0.625 < 0.850"
+    assert count(deps, "synthstream_validator_score_count", validator="style", task="dialogue.chat") == 2
+    assert count(deps, "synthstream_verdicts_total", task="dialogue.chat", outcome="rejected",
+                 reason="style_mismatch") == 1

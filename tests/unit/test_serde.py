@@ -86,9 +86,10 @@ def test_wrong_type_is_rejected(reg):
     assert exc.value.reason == "wrong_type"
 
 
-OLD_SHAPE = {  # what the walking skeleton wrote, before model-backed generation added fields
+OLD_SHAPE = {  # what the walking skeleton wrote, before model-backed generation and the gate added fields
     "Prompt": {k: v for k, v in SAMPLES["Prompt"].items() if k != "model"},
-    "AcceptedRecord": {k: v for k, v in SAMPLES["AcceptedRecord"].items() if k not in ("code", "grounding", "usage")},
+    "AcceptedRecord": {k: v for k, v in SAMPLES["AcceptedRecord"].items()
+                       if k not in ("code", "grounding", "usage", "validators")},
 }
 
 
@@ -98,14 +99,16 @@ def test_records_written_with_an_earlier_schema_still_decode(reg, name):
 
     from fastavro import schemaless_writer
 
-    [old] = [e for e in reg.historical() if e.name == name]
-    buf = io.BytesIO()
-    schemaless_writer(buf, old.parsed, OLD_SHAPE[name])
-    decoded_name, record = reg.decode(MARKER + old.fingerprint + buf.getvalue(), name)
-    assert decoded_name == name
-    current_only = set(record) - set(OLD_SHAPE[name])
-    assert current_only and all(record[f] is None for f in current_only)  # new fields take their defaults
-    assert {k: record[k] for k in OLD_SHAPE[name]} == OLD_SHAPE[name]
+    olds = [e for e in reg.historical() if e.name == name]
+    assert olds
+    for old in olds:  # every earlier version (fields it lacks are written with their defaults)
+        buf = io.BytesIO()
+        schemaless_writer(buf, old.parsed, OLD_SHAPE[name])
+        decoded_name, record = reg.decode(MARKER + old.fingerprint + buf.getvalue(), name)
+        assert decoded_name == name
+        current_only = set(record) - set(OLD_SHAPE[name])
+        assert current_only and all(record[f] in (None, []) for f in current_only)  # new fields take defaults
+        assert {k: record[k] for k in OLD_SHAPE[name]} == OLD_SHAPE[name]
 
 
 GENERATION_ADDED = {"messages": [], "samples": [], "sample_answers": [], "code": None, "grounding": None,
@@ -113,22 +116,37 @@ GENERATION_ADDED = {"messages": [], "samples": [], "sample_answers": [], "code":
 
 
 def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
+    """Every earlier Generation and Verdict: written with only the fields that version had, read back
+    in the current shape with the later fields at their defaults."""
     import io
 
     from fastavro import schemaless_writer
 
-    old_gen = {k: v for k, v in SAMPLES["Generation"].items() if k not in GENERATION_ADDED}
-    cases = {"Generation": (old_gen, dict(old_gen, **GENERATION_ADDED)),
-             "Verdict": (dict(SAMPLES["Verdict"], generation=old_gen),
-                         dict(SAMPLES["Verdict"], generation=dict(old_gen, **GENERATION_ADDED)))}
-    assert {e.name for e in reg.historical()} == {"Prompt", "Generation", "Verdict", "AcceptedRecord"}
+    def has(old, field: str, inner: str | None = None) -> bool:
+        fields = {f["name"]: f for f in old.parsed["fields"]}
+        if inner is None:
+            return field in fields
+        return field in {f["name"] for f in fields[inner]["type"]["fields"]}
+
+    checked = set()
     for old in reg.historical():
-        if old.name not in cases:
+        if old.name not in ("Generation", "Verdict"):
             continue
-        written, expected = cases[old.name]
+        gen_has = (lambda f: has(old, f)) if old.name == "Generation" else (lambda f: has(old, f, "generation"))
+        gen_added = {k: v for k, v in GENERATION_ADDED.items() if not gen_has(k)}
+        written_gen = {k: v for k, v in SAMPLES["Generation"].items() if k not in gen_added}
+        expected_gen = dict(written_gen, **gen_added)
+        if old.name == "Generation":
+            written, expected = written_gen, expected_gen
+        else:
+            written = {k: v for k, v in SAMPLES["Verdict"].items() if has(old, k)}
+            written["generation"] = written_gen
+            expected = dict(written, generation=expected_gen, validators=written.get("validators", []))
         buf = io.BytesIO()
         schemaless_writer(buf, old.parsed, written)
         assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), old.name) == (old.name, expected)
+        checked.add(old.fingerprint)
+    assert len(checked) == 3  # Generation 6c3b…, Verdict 2277… and e692…
 
 
 def test_a_changed_schema_keeps_its_previous_version():

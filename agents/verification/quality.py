@@ -1,0 +1,28 @@
+"""One generation through the task's verifier and the validators the gate weighs, to a Decision.
+
+Only validators with a weight above 0 for the task run (the rest would cost time and decide
+nothing); the task verifier always runs and is the validator named ``task``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from agents.verification import core
+from agents.verification.sandbox import Sandbox
+from agents.verification.validators import Decision, Judgement, Validator, decide, default_weights
+
+
+def task_judgement(checked: core.Checked) -> Judgement:
+    return Judgement("task", checked.verifier, checked.score, list(checked.reasons), veto=checked.veto)
+
+
+def assess(gen: dict[str, Any], sandbox: Sandbox | None, validators: Sequence[Validator],
+           weights: Mapping[str, float] | None = None) -> tuple[str, Decision]:
+    """(the task verifier's name, the gate's decision) for one Generation."""
+    checked = core.verify(gen, sandbox)
+    weights = default_weights(gen["task"]) if weights is None else weights
+    judgements = [task_judgement(checked)]
+    judgements += [v.validate(gen) for v in validators if weights.get(v.name, 0.0) > 0]
+    return checked.verifier, decide(judgements, weights, gen["threshold"])

@@ -1,0 +1,52 @@
+"""The quality gate: validators' scores combined with per-task weights, against a threshold.
+
+Combined score = the weighted mean of the judgements whose weight is above zero (a validator with
+nothing to say about a record, or weight 0, does not count). Accepted = no counted validator vetoed
+and the combined score reaches the threshold (the spec's, 0.85 by default as in the seed). Every
+judgement, counted or not, goes into the Verdict with its weight, so a trainer can re-filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agents.verification.validators.base import Judgement, clamp
+
+KNOWN = ("task", "factual", "style", "diversity", "judge")
+# by task family; the spec can change any of them, for every task or per task
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "math": {"task": 1.0},
+    "code": {"task": 1.0},
+    "dialogue": {"task": 0.6, "style": 0.2, "diversity": 0.2, "factual": 0.2},
+    "qa": {"task": 0.7, "factual": 0.3},
+}
+
+
+def default_weights(task: str) -> dict[str, float]:
+    return dict(DEFAULT_WEIGHTS.get(task.split(".", 1)[0], {"task": 1.0}))
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    score: float
+    reasons: list[str]
+    scores: list[dict] = field(default_factory=list)  # ValidatorScore records for the Verdict
+
+
+def decide(judgements: Sequence[Judgement | None], weights: Mapping[str, float], threshold: float) -> Decision:
+    """The gate's decision; reasons start with the counted validators' own, task first."""
+    present = [j for j in judgements if j is not None]
+    counted = [(j, float(weights.get(j.name, 0.0))) for j in present if weights.get(j.name, 0.0) > 0]
+    total = sum(w for _, w in counted)
+    score = clamp(sum(j.score * w for j, w in counted) / total) if total else 0.0
+    veto = any(j.veto for j, _ in counted)
+    reasons = [r for j, _ in counted for r in j.reasons if not r.startswith("below_threshold")]
+    if not counted:
+        reasons.append("no_validator: no validator with a weight above 0 judged this record")
+    elif not veto and score < threshold:
+        reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
+    scores = [{"name": j.name, "version": j.version, "score": j.score, "weight": float(weights.get(j.name, 0.0)),
+               "veto": j.veto, "reasons": list(j.reasons)} for j in present]
+    return Decision(bool(counted) and not veto and score >= threshold, score, reasons, scores)
