@@ -38,6 +38,7 @@ class Deps:
     sandbox: Any = None  # agents.verification.sandbox.Sandbox, when verification runs here
     validators: list[Any] = field(default_factory=list)  # agents.verification.validators, besides the task's own
     gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
+    judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
 
 
 class Sinks:

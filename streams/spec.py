@@ -146,8 +146,18 @@ def _check_weights(weights: dict[str, float] | None) -> dict[str, float] | None:
     return weights
 
 
+class JudgeSpec(_Strict):
+    model: str | None = Field(None, description="model id for judging; default: the spec's model")
+    api: Literal["chat", "completion"] | None = Field(None, description="default: the spec's model.api")
+    rubric: str | None = Field(None, min_length=20, description="instructions for the judge; it must answer "
+                                                                "'Score: N' with N from 1 to 10")
+    max_tokens: int = Field(64, ge=4, le=1024)
+
+
 class VerificationSpec(_Strict):
     threshold: float = Field(0.85, ge=0, le=1, description="default quality threshold of every task")
+    judge: JudgeSpec = Field(default_factory=JudgeSpec, description="the LLM judge; it runs for tasks where the "
+                                                                    "validator 'judge' has a weight above 0")
     validators: dict[str, float] = Field(default_factory=dict, description="validator -> weight in the quality gate "
                                          "for every task (task, factual, style, diversity, judge); unset ones keep "
                                          "the task family's defaults")
@@ -173,7 +183,7 @@ class Spec(_Strict):
 
     @property
     def needs_model(self) -> bool:
-        return any(t.effective_solver == "model" for t in self.tasks)
+        return any(t.effective_solver == "model" for t in self.tasks) or self.needs_judge
 
     def weights_for(self, task: TaskSpec) -> dict[str, float]:
         """The quality gate's weights for a task: family defaults, then the spec's, then the task's."""
@@ -183,6 +193,10 @@ class Spec(_Strict):
 
     def gates(self) -> dict[str, dict[str, float]]:
         return {t.name: self.weights_for(t) for t in self.tasks}
+
+    @property
+    def needs_judge(self) -> bool:
+        return any(w.get("judge", 0) > 0 for w in self.gates().values())
 
     def threshold_for(self, task: TaskSpec) -> float:
         return task.threshold if task.threshold is not None else self.verification.threshold

@@ -12,13 +12,14 @@ from agents.generation.backends.client import ClientConfig, ModelClient
 from agents.generation.tasks import TASKS
 from agents.verification.sandbox import Limits, Sandbox
 from agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
+from agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
 from streams.app import STAGE_NAMES, build_app
 from streams.metrics import Metrics, serve
 from streams.pipeline import Deps
 from streams.serde import registry as schema_registry
 from streams.settings import (KafkaSettings, LLMSettings, MetricsSettings, SandboxSettings, WorkerSettings,
                              masked_dump)
-from streams.spec import DEFAULT_MODEL, load_spec
+from streams.spec import DEFAULT_MODEL, Spec, load_spec
 from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
     stages = stages or list(STAGE_NAMES)
     client = None
-    if "generation" in stages:
+    judged = [s for s in specs if s.needs_judge] if "verification" in stages else []
+    if "generation" in stages or judged:
         models = {llm.model} if llm.model else ({s.model.name for s in specs} or {DEFAULT_MODEL})
         for name in sorted(models):
             metrics.register_model(name)
@@ -56,6 +58,7 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 targets={s.dataset.name: s.targets() for s in specs},
                 gates={s.dataset.name: s.gates() for s in specs},
                 validators=make_validators(sandbox_settings) if "verification" in stages else [],
+                judges={s.dataset.name: make_judge(s, client) for s in judged},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)
@@ -67,6 +70,14 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
     faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
     quiet_http_loggers(worker.log_level)
     faust_worker.execute_from_commandline()
+
+
+def make_judge(spec: Spec, client: ModelClient | None) -> JudgeValidator:
+    assert client is not None
+    judge = spec.verification.judge
+    config = JudgeConfig(model=judge.model, api=judge.api or spec.model.api, rubric=judge.rubric or DEFAULT_RUBRIC,
+                         max_tokens=judge.max_tokens)
+    return JudgeValidator(client.complete, config)
 
 
 def make_validators(settings: SandboxSettings) -> list[Any]:

@@ -35,14 +35,18 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
 
     async def handle(message: Any) -> None:
         _, gen = deps.serde.decode(message.value, "Generation")
-        weights = deps.gates.get(gen["lineage"]["dataset"], {}).get(gen["task"])
+        dataset = gen["lineage"]["dataset"]
+        weights = deps.gates.get(dataset, {}).get(gen["task"])
+        judge = deps.judges.get(dataset)
+        extra = [await judge.judge(gen)] if judge is not None and weights and weights.get("judge", 0) > 0 else []
         if gen["task"].startswith("code."):  # runs jailed processes: keep the event loop free meanwhile
             started = time.perf_counter()
-            verifier, decision = await asyncio.to_thread(quality.assess, gen, deps.sandbox, deps.validators, weights)
+            verifier, decision = await asyncio.to_thread(quality.assess, gen, deps.sandbox, deps.validators, weights,
+                                                         extra)
             result = reason_code(decision) or "passed"
             deps.metrics.sandbox_seconds.labels(result).observe(time.perf_counter() - started)
         else:
-            verifier, decision = quality.assess(gen, deps.sandbox, deps.validators, weights)
+            verifier, decision = quality.assess(gen, deps.sandbox, deps.validators, weights, extra)
         deps.metrics.verdicts.labels(gen["task"], "accepted" if decision.accepted else "rejected",
                                      reason_code(decision)).inc()
         for score in decision.scores:
@@ -60,6 +64,10 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             await sinks.outcome(gen["prompt_id"], "REJECTED", STAGE, reason="; ".join(decision.reasons)[:500],
                                 task=gen["task"])
 
-    @app.agent(raw_topic(app, deps.names.generations), name=f"{deps.names.prefix}verification")
+    # a judge waits on a model: let several records wait at once (Faust still commits in order)
+    concurrency = 8 if deps.judges else 1
+
+    @app.agent(raw_topic(app, deps.names.generations), name=f"{deps.names.prefix}verification",
+               concurrency=concurrency)
     async def verification(stream: Any) -> None:
         await run_stage(STAGE, stream, handle, sinks)

@@ -19,10 +19,15 @@ def task_judgement(checked: core.Checked) -> Judgement:
 
 
 def assess(gen: dict[str, Any], sandbox: Sandbox | None, validators: Sequence[Validator],
-           weights: Mapping[str, float] | None = None) -> tuple[str, Decision]:
-    """(the task verifier's name, the gate's decision) for one Generation."""
+           weights: Mapping[str, float] | None = None, extra: Sequence[Judgement] = ()) -> tuple[str, Decision]:
+    """(the task verifier's name, the gate's decision) for one Generation; ``extra`` holds judgements
+    made elsewhere (the LLM judge, which the agent awaits)."""
     checked = core.verify(gen, sandbox)
-    weights = default_weights(gen["task"]) if weights is None else weights
+    weights = weights_for(gen) if weights is None else weights
     judgements = [task_judgement(checked)]
     judgements += [v.validate(gen) for v in validators if weights.get(v.name, 0.0) > 0]
-    return checked.verifier, decide(judgements, weights, gen["threshold"])
+    return checked.verifier, decide([*judgements, *extra], weights, gen["threshold"])
+
+
+def weights_for(gen: dict[str, Any]) -> dict[str, float]:
+    return default_weights(gen["task"])

@@ -161,3 +161,22 @@ def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps
     assert count(deps, "synthstream_validator_score_count", validator="style", task="dialogue.chat") == 2
     assert count(deps, "synthstream_verdicts_total", task="dialogue.chat", outcome="rejected",
                  reason="style_mismatch") == 1
+
+
+def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
+    from agents.generation.backends.client import ModelReply
+    from agents.verification.validators.judge import JudgeValidator
+
+    asked: list[str] = []
+
+    async def model(request):
+        asked.append(request.task)
+        return ModelReply(["Score: 1\nThe answer is wrong."], ["stop"], "m")
+
+    deps.judges = {"t": JudgeValidator(model)}
+    deps.gates = {"t": {"math.linear": {"task": 0.5, "judge": 0.5}}}
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", GENERATION)])
+    (verdict,) = sinks.of("verdicts")
+    assert asked == ["judge"] and not verdict["accepted"] and verdict["quality_score"] == 0.5
+    assert verdict["validators"][1]["name"] == "judge" and verdict["validators"][1]["score"] == 0.0
+    assert verdict["reasons"] == ["judge_low: 1/10 The answer is wrong.", "below_threshold: score 0.500 < 0.850"]

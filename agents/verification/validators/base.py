@@ -3,7 +3,7 @@
 A validator looks at one Generation and returns a :class:`Judgement`, or ``None`` when it has
 nothing to say about that kind of record (a style check on a math solution). ``veto`` marks a
 failure no weighting may outvote: a wrong answer, failing tests, a fact the knowledge base
-contradicts. The gate (``gate.py``) combines the judgements with the spec's weights.
+contradicts. ``abstain`` marks a validator that could not judge (its reasons say why). The gate (``gate.py``) combines the judgements with the spec's weights.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ class Judgement:
     score: float
     reasons: list[str] = field(default_factory=list)
     veto: bool = False
+    abstain: bool = False  # it could not judge (a judge model that did not answer): reported, never counted
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:

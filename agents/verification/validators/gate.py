@@ -1,7 +1,7 @@
 """The quality gate: validators' scores combined with per-task weights, against a threshold.
 
 Combined score = the weighted mean of the judgements whose weight is above zero (a validator with
-nothing to say about a record, or weight 0, does not count). Accepted = no counted validator vetoed
+nothing to say about a record, weight 0, or that abstained, does not count). Accepted = no counted validator vetoed
 and the combined score reaches the threshold (the spec's, 0.85 by default as in the seed). Every
 judgement, counted or not, goes into the Verdict with its weight, so a trainer can re-filter.
 """
@@ -38,7 +38,7 @@ class Decision:
 def decide(judgements: Sequence[Judgement | None], weights: Mapping[str, float], threshold: float) -> Decision:
     """The gate's decision; reasons start with the counted validators' own, task first."""
     present = [j for j in judgements if j is not None]
-    counted = [(j, float(weights.get(j.name, 0.0))) for j in present if weights.get(j.name, 0.0) > 0]
+    counted = [(j, float(weights.get(j.name, 0.0))) for j in present if weights.get(j.name, 0.0) > 0 and not j.abstain]
     total = sum(w for _, w in counted)
     score = clamp(sum(j.score * w for j, w in counted) / total) if total else 0.0
     veto = any(j.veto for j, _ in counted)
