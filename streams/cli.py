@@ -23,6 +23,9 @@ llm_app = typer.Typer(help="Manage the embedded local model server (used when SY
 app.add_typer(llm_app, name="llm")
 spec_app = typer.Typer(help="Inspect specs: the JSON Schema, the task registry, validation.", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
+review_app = typer.Typer(help="Human review: export sampled verdicts for reviewers, import their labels.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
 console = Console(stderr=True)
 SPEC = typer.Option(..., "--spec", help="dataset spec (YAML)", exists=False)
 
@@ -323,6 +326,61 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
     rate = passed / len(outcomes) if outcomes else 0.0
     console.print(f"{len(outcomes)} samples: " + ", ".join(f"{k} {v}" for k, v in sorted(by_kind.items()))
                   + f"; pass@1 = {rate:.4f} (sandbox: {mode}) -> {out}")
+
+
+@review_app.command("export")
+def review_export(out: Path = typer.Option(..., "--out", help="a .csv or .jsonl sheet for reviewers"),
+                  limit: int = typer.Option(0, "--limit", min=0, help="at most this many rows (0: all)")) -> None:
+    """Write the sampled verdicts (human-review topic) as a sheet with empty label/note/reviewer columns."""
+    from streams.review_io import export_sheet
+    from streams.serde import registry
+    from streams.settings import KafkaSettings
+    from streams.topics import TopicNames
+
+    s = KafkaSettings()
+    try:
+        res = export_sheet(s.bootstrap_servers, TopicNames(s.topic_prefix)["human-review"], registry(), out,
+                           limit or None)
+    except (SynthstreamError, TimeoutError) as exc:
+        _fail(exc)
+    console.print(f"wrote {res.rows} rows to {out} ({res.replays} replays merged, {res.undecodable} undecodable "
+                  "skipped); fill in 'label' with accept or reject, then: synthstream review import --in "
+                  f"{out}")
+
+
+@review_app.command("import")
+def review_import(input_path: Path = typer.Option(..., "--in", help="a sheet from review export, labels filled in"),
+                  reviewer: str = typer.Option(None, "--reviewer", help="for rows whose reviewer column is empty")
+                  ) -> None:
+    """Publish the labels to review-labels and print how often the reviewers agree with the gate."""
+    from agents.verification.review import agreement
+    from streams.producer import make_producer
+    from streams.review_io import publish_labels, read_sheet
+    from streams.serde import registry
+    from streams.settings import KafkaSettings
+    from streams.topics import TopicNames
+
+    try:
+        res = read_sheet(input_path, reviewer)
+    except SynthstreamError as exc:
+        _fail(exc)
+    for problem in res.bad:
+        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
+    if res.labels:
+        s = KafkaSettings()
+        producer = make_producer(s.bootstrap_servers)
+        try:
+            publish_labels(producer, TopicNames(s.topic_prefix)["review-labels"], registry(), res.labels)
+        finally:
+            producer.close()
+    agree = agreement(res.labels)
+    lines = [f"  {task}: {a} of {n} agree ({a / n:.0%})" for task, (a, n) in sorted(agree.items()) if task != "*"]
+    a, n = agree.get("*", (0, 0))
+    console.print(f"imported {len(res.labels)} labels ({res.skipped} rows without a label, {len(res.bad)} bad rows); "
+                  f"reviewers agree with the gate on {a} of {n}" + (f" ({a / n:.0%})" if n else "")
+                  + ("\n" + "\n".join(lines) if lines else ""))
+    if res.bad:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ OUTCOMES = {
     "verification": ("accepted", "rejected"),
     "dedup": ("accepted", "duplicate_exact", "duplicate_near", "replayed"),
     "bias": ("observed",),
+    "review": ("labelled",),
 }
 DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
                        "backend_rejected", "backend_exhausted")
@@ -87,6 +88,15 @@ class Metrics:
         self.validator_score = Histogram(
             "synthstream_validator_score", "Score each validator gave, per task (only validators the gate weighs run).",
             ["validator", "task"], buckets=QUALITY_BUCKETS, registry=registry)
+        self.review_sampled = Counter(
+            "synthstream_review_sampled", "Verdicts sent to the human-review topic, by task and the gate's outcome.",
+            ["task", "outcome"], registry=registry)
+        self.review_labels = Counter(
+            "synthstream_review_labels", "Human labels read back, by task, the human's label and the gate's decision.",
+            ["task", "human", "gate"], registry=registry)
+        self.review_agreement = Gauge(
+            "synthstream_review_agreement_ratio", "Share of human labels this worker has read that agree with the "
+            "gate, per task.", ["task"], registry=registry)
         self.verdicts = Counter(
             "synthstream_verdicts", "Verdicts per task and outcome, with the first reason code of rejections.",
             ["task", "outcome", "reason"], registry=registry)
@@ -108,6 +118,8 @@ class Metrics:
         for task in tasks:
             self.verdicts.labels(task, "accepted", "")
             self.validator_score.labels("task", task)
+            for outcome in ("accepted", "rejected"):
+                self.review_sampled.labels(task, outcome)
 
     def register_model(self, model: str) -> None:
         """Create a model's series at zero, so dashboards see them before the first request."""

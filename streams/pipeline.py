@@ -39,6 +39,7 @@ class Deps:
     validators: list[Any] = field(default_factory=list)  # agents.verification.validators, besides the task's own
     gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
     judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
+    review_fractions: dict[str, float] = field(default_factory=dict)  # dataset -> share of verdicts to review
 
 
 class Sinks:

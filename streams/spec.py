@@ -158,6 +158,8 @@ class VerificationSpec(_Strict):
     threshold: float = Field(0.85, ge=0, le=1, description="default quality threshold of every task")
     judge: JudgeSpec = Field(default_factory=JudgeSpec, description="the LLM judge; it runs for tasks where the "
                                                                     "validator 'judge' has a weight above 0")
+    review_fraction: float = Field(0.01, ge=0, le=1, description="share of verdicts, accepted and rejected alike, "
+                                   "sent to the human-review topic (chosen by prompt id, so a replay picks the same)")
     validators: dict[str, float] = Field(default_factory=dict, description="validator -> weight in the quality gate "
                                          "for every task (task, factual, style, diversity, judge); unset ones keep "
                                          "the task family's defaults")

@@ -27,6 +27,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("bias-reports", "BiasReport", "dataset"),
     TopicSpec("dead-letters", "DeadLetter", "original key"),
     TopicSpec("outcomes", "Outcome", "prompt_id"),
+    # a sample of verdicts, accepted and rejected alike, for people to label; and their labels
+    TopicSpec("human-review", "Verdict", "prompt_id", {"retention.ms": "-1"}),
+    TopicSpec("review-labels", "ReviewLabel", "prompt_id", {"retention.ms": "-1"}),
 )
 ROLES = tuple(t.role for t in TOPICS)
 

@@ -59,6 +59,7 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 gates={s.dataset.name: s.gates() for s in specs},
                 validators=make_validators(sandbox_settings) if "verification" in stages else [],
                 judges={s.dataset.name: make_judge(s, client) for s in judged},
+                review_fractions={s.dataset.name: s.verification.review_fraction for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)

@@ -1,10 +1,12 @@
 """Verification agent.
 
 Consumes: generations (Generation)
-Produces: verdicts (Verdict, accepted or rejected, with reasons); outcomes (REJECTED)
+Produces: verdicts (Verdict, accepted or rejected, with reasons); outcomes (REJECTED); human-review (a
+          sample of the verdicts, by the spec's review_fraction)
 State:    none
 Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_quality_score,
           synthstream_verdicts_total{task, outcome, reason}, synthstream_validator_score{validator, task},
+          synthstream_review_sampled_total{task, outcome}, synthstream_review_labels_total (see review_agent),
           synthstream_sandbox_mode,
           synthstream_sandbox_task_seconds{result}, synthstream_stage_latency_seconds,
           synthstream_dead_letters_total{stage="verification"}
@@ -18,7 +20,8 @@ from typing import Any
 
 import faust
 
-from agents.verification import quality
+from agents.verification import quality, review
+from agents.verification.review_agent import register_labels
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "verification"
@@ -56,6 +59,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                    "threshold": gen["threshold"], "reasons": decision.reasons, "generation": gen,
                    "validators": decision.scores}
         await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict)
+        if review.sampled(gen["prompt_id"], deps.review_fractions.get(dataset, 0.0)):
+            await sinks.send("human-review", gen["prompt_id"], "Verdict", verdict)
+            deps.metrics.review_sampled.labels(gen["task"], "accepted" if decision.accepted else "rejected").inc()
         deps.metrics.quality.labels(gen["task"]).observe(decision.score)
         if decision.accepted:
             deps.metrics.records.labels(STAGE, "accepted").inc()
@@ -71,3 +77,5 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                concurrency=concurrency)
     async def verification(stream: Any) -> None:
         await run_stage(STAGE, stream, handle, sinks)
+
+    register_labels(app, deps, sinks)  # the reviewers' labels come back to this stage

@@ -180,3 +180,35 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
     assert asked == ["judge"] and not verdict["accepted"] and verdict["quality_score"] == 0.5
     assert verdict["validators"][1]["name"] == "judge" and verdict["validators"][1]["score"] == 0.0
     assert verdict["reasons"] == ["judge_low: 1/10 The answer is wrong.", "below_threshold: score 0.500 < 0.850"]
+
+
+def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
+    from agents.verification.review import sampled
+
+    deps.review_fractions = {"t": 0.5}
+    gens = [dict(GENERATION, prompt_id=f"r{i}") for i in range(40)]
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in gens])
+    reviewed = [v["prompt_id"] for v in sinks.of("human-review")]
+    assert reviewed == [g["prompt_id"] for g in gens if sampled(g["prompt_id"], 0.5)] and 10 <= len(reviewed) <= 30
+    assert count(deps, "synthstream_review_sampled_total", task="math.linear", outcome="accepted") == len(reviewed)
+
+    from tests.records import LABEL
+
+    labels = [dict(LABEL, prompt_id="a", label="accept"), dict(LABEL, prompt_id="b", label="reject"),
+              dict(LABEL, prompt_id="c", label="accept", gate_accepted=False)]
+    app = faust.App("test-labels", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
+    rec = RecordingSinks(deps)
+    verification_agent.register(app, deps, rec)
+    agent = app.agents[f"{deps.names.prefix}review-labels"]
+
+    async def feed() -> None:
+        async with agent.test_context() as ctx:
+            for value in [deps.serde.encode("ReviewLabel", lab) for lab in labels] + [b"garbage"]:
+                await ctx.put(key=b"k", value=value)
+
+    asyncio.run(feed())
+    assert count(deps, "synthstream_review_labels_total", task="math.linear", human="accept", gate="accept") == 1
+    assert count(deps, "synthstream_review_labels_total", task="math.linear", human="reject", gate="accept") == 1
+    assert count(deps, "synthstream_review_labels_total", task="math.linear", human="accept", gate="reject") == 1
+    assert count(deps, "synthstream_review_agreement_ratio", task="math.linear") == pytest.approx(1 / 3)
+    assert [d["reason"] for d in rec.of("dead-letters")] == ["not_avro"]

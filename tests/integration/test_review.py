@@ -1,0 +1,93 @@
+"""Human review end to end on the real broker: a worker samples verdicts to human-review,
+`synthstream review export` writes the sheet, reviewers label it, `review import` publishes the
+labels, and the worker's /metrics counts how often they agree with the gate."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.verification.review import sampled
+from streams.exporter import read_topic
+from streams.outcomes import OutcomeWatcher
+from streams.producer import make_producer, plan_prompts, publish
+from streams.serde import registry
+from streams.spec import load_spec
+from tests.integration.conftest import free_port, wait_until
+from tests.integration.test_pipeline import metric, scrape
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(bootstrap: str, prefix: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=prefix, COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_sampled_verdicts_go_out_to_reviewers_and_their_labels_come_back(names, bootstrap, worker_factory, tmp_path):
+    doc = yaml.safe_load((ROOT / "specs" / "procedural.yaml").read_text())
+    doc["verification"] = dict(doc.get("verification") or {}, review_fraction=0.3)
+    spec_path = tmp_path / "review.yaml"
+    spec_path.write_text(yaml.safe_dump(doc))
+    serde, spec = registry(), load_spec(spec_path)
+    port = free_port()
+    proc = worker_factory(names, spec_path, port)
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    producer = make_producer(bootstrap)
+    try:
+        ids = publish(producer, names.prompts, serde, iter(plan_prompts(spec, 80, "rv", int(time.time() * 1000))))
+        pending = set(ids)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), proc.log_path.read_text()[-3000:]
+    finally:
+        producer.close()
+        watcher.close()
+    expected = sorted(i for i in ids if sampled(i, 0.3))
+    assert 10 <= len(expected) <= 40
+
+    sheet = tmp_path / "review.csv"
+    out = cli(bootstrap, names.prefix, "review", "export", "--out", str(sheet))
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(sheet.open()))
+    assert sorted(r["prompt_id"] for r in rows) == expected
+    assert f"wrote {len(expected)} rows" in out.stderr
+    for n, row in enumerate(rows):  # the reviewer rejects every third record and leaves one row empty
+        row["label"] = "" if n == 0 else ("reject" if n % 3 == 0 else "accept")
+    rows.append(dict(rows[1], label="perhaps"))
+    with sheet.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    back = cli(bootstrap, names.prefix, "review", "import", "--in", str(sheet), "--reviewer", "ana")
+    assert back.returncode == 1, back.stderr  # one bad row: reported, the rest imported
+    labelled = rows[1:-1]
+    agree = sum((r["label"] == "accept") == (r["gate"] == "accept") for r in labelled)
+    assert f"imported {len(labelled)} labels (1 rows without a label, 1 bad rows)" in back.stderr
+    assert f"reviewers agree with the gate on {agree} of {len(labelled)}" in back.stderr
+    assert f"review.csv:{len(rows) + 1}: label 'perhaps'" in back.stderr
+
+    published = [serde.decode(m.value, "ReviewLabel")[1] for m in read_topic(bootstrap, names["review-labels"])]
+    assert sorted(p["prompt_id"] for p in published) == sorted(r["prompt_id"] for r in labelled)
+    assert {p["reviewer"] for p in published} == {"ana"}
+
+    def counted() -> float:
+        values = scrape(port)
+        return sum(metric(values, "synthstream_review_labels_total", task="math.linear", human=h, gate=g)
+                   for h in ("accept", "reject") for g in ("accept", "reject"))
+
+    assert wait_until(lambda: counted() == len(labelled), 60), proc.log_path.read_text()[-3000:]
+    values = scrape(port)
+    assert metric(values, "synthstream_review_agreement_ratio", task="math.linear") == pytest.approx(agree / len(labelled))
+    sampled_total = sum(metric(values, "synthstream_review_sampled_total", task="math.linear", outcome=o)
+                        for o in ("accepted", "rejected"))
+    assert sampled_total == len(expected)
