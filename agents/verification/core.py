@@ -16,12 +16,15 @@ from typing import Any
 
 from agents.generation.tasks import TASKS
 from agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
+from agents.generation.tasks.symbolic import equivalent
 from agents.verification import text_checks
 from agents.verification.algebra import Unparseable, parse_number, solution
 from agents.verification.sandbox import Limits, Sandbox, run_humaneval
 
 VERIFIER = "math.linear-exact@1"
-MATH_VERIFIER = "math.answer-exact+agreement@1"
+MATH_VERIFIER = "math.answer-exact+agreement@2"
+CONSISTENCY_VERIFIER = "math.self-consistency@1"
+MIN_AGREEMENT = 2 / 3  # with no ground truth, at least this share of the solutions must agree
 CODE_VERIFIER = "code.relay-judge-in-bwrap@2"
 W_ANSWER, W_STEPS, W_FORM = 0.5, 0.4, 0.1
 W_CORRECT, W_AGREE, W_SHOWN = 0.6, 0.3, 0.1
@@ -118,6 +121,8 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
     if shape is None:
         return Checked(False, 0.0, [f"no_verifier: task {gen['task']!r} is not a math task"], "none")
     if gen.get("reference_answer") is None:
+        if gen["task"] == "math.open":
+            return verify_self_consistency(gen)
         return Checked(False, 0.0, ["no_ground_truth: the generator gave no reference answer"], MATH_VERIFIER)
     try:
         truth = parse_canonical(gen["reference_answer"], shape)
@@ -127,9 +132,10 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
     soft: list[str] = []
     try:
         correct = parse_canonical(gen["answer"], shape) == truth
-    except NoAnswer as exc:
-        correct = False
-        critical.append(f"answer_unparseable: {exc}")
+    except NoAnswer as exc:  # not a form our reader knows: ask math-verify and sympy, exact values only
+        correct = equivalent(gen["answer"], gen["reference_answer"]) is True
+        if not correct:
+            critical.append(f"answer_unparseable: {exc}")
     if not correct and not critical:
         critical.append(f"answer_wrong: {gen['answer']!r} is not the solution ({gen['reference_answer']})")
     samples = gen.get("sample_answers") or []
@@ -146,6 +152,25 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
         soft.append("steps_missing: the solution shows no working")
     score = W_CORRECT * correct + W_AGREE * agreement + W_SHOWN * shown
     return _finish(critical, soft, score, gen["threshold"], MATH_VERIFIER)
+
+
+def verify_self_consistency(gen: dict[str, Any]) -> Checked:
+    """No computed answer exists: the k solutions' agreement on the majority answer decides."""
+    samples = gen.get("sample_answers") or []
+    majority = gen.get("answer") or ""
+    if len(samples) < 2:
+        return Checked(False, 0.0, [f"samples_too_few: {len(samples)} solution(s); agreement needs 2 or more"],
+                       CONSISTENCY_VERIFIER)
+    agreeing = sum(1 for a in samples if a and a == majority)
+    agreement = agreeing / len(samples)
+    critical = [] if agreement >= MIN_AGREEMENT else [
+        f"samples_disagree: {agreeing} of {len(samples)} solutions reach {majority!r}; {MIN_AGREEMENT:.0%} must agree"]
+    soft = [] if agreement == 1 else [f"samples_split: {agreeing} of {len(samples)} solutions agree"]
+    shown = bool(gen.get("steps"))
+    if not shown:
+        soft.append("steps_missing: the solution shows no working")
+    score = W_CORRECT * (agreement >= MIN_AGREEMENT) + W_AGREE * agreement + W_SHOWN * shown
+    return _finish(critical, soft, score, gen["threshold"], CONSISTENCY_VERIFIER)
 
 
 def verify_linear_steps(gen: dict[str, Any]) -> Checked:

@@ -6,8 +6,9 @@ from agents.generation.tasks.base import Output, Params, PromptModel, Task
 from agents.generation.tasks.code import CodeTask
 from agents.generation.tasks.dialogue import DialogueTask
 from agents.generation.tasks.math import MATH_TASKS
+from agents.generation.tasks.math_open import OpenMathTask
 from agents.generation.tasks.qa import QATask
 
-TASKS: dict[str, Task] = {t.name: t for t in (*MATH_TASKS, CodeTask(), DialogueTask(), QATask())}
+TASKS: dict[str, Task] = {t.name: t for t in (*MATH_TASKS, OpenMathTask(), CodeTask(), DialogueTask(), QATask())}
 
 __all__ = ["TASKS", "Output", "Params", "PromptModel", "Task"]

@@ -116,8 +116,19 @@ def _by_variable(region: str) -> dict[str, Fraction]:
     return found
 
 
+_APPROX = re.compile(r"(?i)\s*(?:≈|\\approx|\\sim|approximately|approx\.?|about|roughly)\s")
+# an expression, not a number: powers, products, sums, roots, pi, a fraction of non-digits or a negative denominator
+_EXPRESSION = re.compile(r"\^|\\cdot|\\times|\\sqrt|\\pi|[\d}]\s*[+*]\s*[\d\\(]|[\d}]\s+-\s+[\d\\(]|\\[dt]?frac\s*\{[^}]*[^\d\s}-][^}]*\}"
+                         r"|\\[dt]?frac\s*\{[^}]*\}\s*\{\s*-")
+
+
 def extract(text: str, shape: Shape) -> Found:
     region = answer_region(text)
+    exact_part = _APPROX.split(region, maxsplit=1)[0]  # '5/3 ≈ 1.67': the exact part
+    if _NUMBER.search(exact_part):
+        region = exact_part
+    if shape == "scalar" and _EXPRESSION.search(region):
+        return _symbolic(region)
     region_plain = region.replace("\\text{or}", " or ").replace("\\quad", " ")
     if shape == "scalar":
         nums = numbers(region_plain.split("=")[-1]) or numbers(region_plain)
@@ -156,6 +167,18 @@ def canonical(value: Value, shape: Shape) -> str:
         return f"x = {fmt(value[0])}, y = {fmt(value[1])}"
     assert isinstance(value, frozenset)
     return " or ".join(f"x = {fmt(r)}" for r in sorted(value))
+
+
+def _symbolic(region: str) -> Found:
+    """An expression ('2^{-1}', '\\frac{\\sqrt{16}}{2}', '3 \\cdot 4') read and evaluated exactly with
+    math-verify and sympy; NoAnswer when it has no exact rational value."""
+    from agents.generation.tasks.symbolic import read_exact
+
+    expr = region.split("=")[-1]
+    value = read_exact(expr)
+    if not isinstance(value, Fraction):
+        raise NoAnswer(f"the final answer {region[:80]!r} is an expression without an exact rational value")
+    return Found(value, region)
 
 
 def parse_canonical(text: str, shape: Shape) -> Value:
