@@ -50,6 +50,16 @@ def cluster_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
         admin.close()
 
 
+def cluster_id() -> str:
+    """A random KRaft cluster id (URL-safe base64 of a UUID). One that starts with '-' would be read
+    by the storage tool as an option (1 start in 64 failed that way), so, like Kafka's own
+    Uuid.randomUuid(), draw again."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
 class LocalKafka:
     """One broker per data directory; its pid file makes start idempotent."""
 
@@ -134,8 +144,7 @@ class LocalKafka:
         """Format KRaft storage once; a formatted directory is left alone."""
         if (self.data_dir / "kraft" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+        proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)),
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise LauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{proc.stdout[-1500:]}"
