@@ -1,6 +1,7 @@
 """Bias monitor agent.
 
-Consumes: accepted-records (AcceptedRecord)
+Consumes: accepted-records (AcceptedRecord); review-labels (through review_agent: human labels are
+          monitoring too, and this is the lighter of the two workers `run` starts)
 Produces: bias-reports (BiasReport, key dataset), one per closed window
 State:    one in-memory BiasWindow per dataset (a window in progress is lost on restart)
 Metrics:  synthstream_bias_share_ratio, synthstream_bias_target_ratio, synthstream_bias_psi,
@@ -15,6 +16,7 @@ from typing import Any
 import faust
 
 from agents.bias.core import BiasWindow, WindowReport
+from agents.verification.review_agent import register_labels
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "bias"
@@ -66,3 +68,5 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                 report = window.flush("idle", now)
                 if report is not None:
                     await publish(report)
+
+    register_labels(app, deps, sinks)

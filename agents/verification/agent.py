@@ -6,7 +6,7 @@ Produces: verdicts (Verdict, accepted or rejected, with reasons); outcomes (REJE
 State:    none
 Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_quality_score,
           synthstream_verdicts_total{task, outcome, reason}, synthstream_validator_score{validator, task},
-          synthstream_review_sampled_total{task, outcome}, synthstream_review_labels_total (see review_agent),
+          synthstream_review_sampled_total{task, outcome} (the labels are counted by the bias stage),
           synthstream_sandbox_mode,
           synthstream_sandbox_task_seconds{result}, synthstream_stage_latency_seconds,
           synthstream_dead_letters_total{stage="verification"}
@@ -21,7 +21,6 @@ from typing import Any
 import faust
 
 from agents.verification import quality, review
-from agents.verification.review_agent import register_labels
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "verification"
@@ -77,5 +76,3 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                concurrency=concurrency)
     async def verification(stream: Any) -> None:
         await run_stage(STAGE, stream, handle, sinks)
-
-    register_labels(app, deps, sinks)  # the reviewers' labels come back to this stage

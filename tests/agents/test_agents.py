@@ -198,7 +198,9 @@ def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
               dict(LABEL, prompt_id="c", label="accept", gate_accepted=False)]
     app = faust.App("test-labels", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
     rec = RecordingSinks(deps)
-    verification_agent.register(app, deps, rec)
+    from agents.bias import agent as bias_agent
+
+    bias_agent.register(app, deps, rec)
     agent = app.agents[f"{deps.names.prefix}review-labels"]
 
     async def feed() -> None:
