@@ -40,6 +40,7 @@ class Deps:
     gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
     judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
     review_fractions: dict[str, float] = field(default_factory=dict)  # dataset -> share of verdicts to review
+    sandbox_limits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> limits
 
 
 class Sinks:

@@ -196,6 +196,12 @@ class Spec(_Strict):
     def gates(self) -> dict[str, dict[str, float]]:
         return {t.name: self.weights_for(t) for t in self.tasks}
 
+    def sandbox_limits(self) -> dict[str, dict[str, float]]:
+        """Per code task, the sandbox limits its params set (the rest keep the verifier's defaults)."""
+        keys = {"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}
+        return {t.name: {keys[k]: v for k, v in t.params.items() if k in keys}
+                for t in self.tasks if any(k in t.params for k in keys)}
+
     @property
     def needs_judge(self) -> bool:
         return any(w.get("judge", 0) > 0 for w in self.gates().values())

@@ -60,6 +60,7 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 validators=make_validators(sandbox_settings) if "verification" in stages else [],
                 judges={s.dataset.name: make_judge(s, client) for s in judged},
                 review_fractions={s.dataset.name: s.verification.review_fraction for s in specs},
+                sandbox_limits={s.dataset.name: s.sandbox_limits() for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)

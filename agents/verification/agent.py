@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import faust
 
 from agents.verification import quality, review
+from agents.verification.sandbox import Limits
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "verification"
@@ -29,6 +31,14 @@ STAGE = "verification"
 def reason_code(decision: quality.Decision) -> str:
     """The first reason's code ('answer_wrong' of 'answer_wrong: ...'); '' when accepted."""
     return "" if decision.accepted or not decision.reasons else decision.reasons[0].split(":", 1)[0]
+
+
+def task_limits(deps: Deps, dataset: str, task: str) -> Limits | None:
+    """The sandbox's limits for a code task: the spec's where it sets them, else the worker's."""
+    spec = deps.sandbox_limits.get(dataset, {}).get(task)
+    if not spec or deps.sandbox is None:
+        return None
+    return replace(deps.sandbox.limits, **{k: (int(v) if k != "wall_s" else float(v)) for k, v in spec.items()})
 
 
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
@@ -43,8 +53,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         extra = [await judge.judge(gen)] if judge is not None and weights and weights.get("judge", 0) > 0 else []
         if gen["task"].startswith("code."):  # runs jailed processes: keep the event loop free meanwhile
             started = time.perf_counter()
+            limits = task_limits(deps, dataset, gen["task"])
             verifier, decision = await asyncio.to_thread(quality.assess, gen, deps.sandbox, deps.validators, weights,
-                                                         extra)
+                                                         extra, limits)
             result = reason_code(decision) or "passed"
             deps.metrics.sandbox_seconds.labels(result).observe(time.perf_counter() - started)
         else:

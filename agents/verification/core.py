@@ -61,7 +61,7 @@ def _check_steps(steps: list[str], truth: Fraction) -> tuple[int, list[str]]:
     return valid, reasons
 
 
-def verify(gen: dict[str, Any], sandbox: Sandbox | None = None) -> Checked:
+def verify(gen: dict[str, Any], sandbox: Sandbox | None = None, limits: Limits | None = None) -> Checked:
     """The verdict on one Generation, by the verifier its task and solver call for; code runs in
     ``sandbox`` (without one, code is not run and not accepted)."""
     task = gen["task"]
@@ -74,7 +74,7 @@ def verify(gen: dict[str, Any], sandbox: Sandbox | None = None) -> Checked:
     if gen.get("parse_error"):
         return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], name)
     if family == "code":
-        return verify_code(gen, sandbox)
+        return verify_code(gen, sandbox, limits)
     return check(gen)
 
 

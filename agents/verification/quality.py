@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agents.verification import core
-from agents.verification.sandbox import Sandbox
+from agents.verification.sandbox import Limits, Sandbox
 from agents.verification.validators import Decision, Judgement, Validator, decide, default_weights
 
 
@@ -19,10 +19,12 @@ def task_judgement(checked: core.Checked) -> Judgement:
 
 
 def assess(gen: dict[str, Any], sandbox: Sandbox | None, validators: Sequence[Validator],
-           weights: Mapping[str, float] | None = None, extra: Sequence[Judgement] = ()) -> tuple[str, Decision]:
+           weights: Mapping[str, float] | None = None, extra: Sequence[Judgement] = (),
+           limits: Limits | None = None) -> tuple[str, Decision]:
     """(the task verifier's name, the gate's decision) for one Generation; ``extra`` holds judgements
-    made elsewhere (the LLM judge, which the agent awaits)."""
-    checked = core.verify(gen, sandbox)
+    made elsewhere (the LLM judge, which the agent awaits); ``limits`` are the spec's sandbox limits
+    for a code task."""
+    checked = core.verify(gen, sandbox, limits)
     weights = weights_for(gen) if weights is None else weights
     judgements = [task_judgement(checked)]
     judgements += [v.validate(gen) for v in validators if weights.get(v.name, 0.0) > 0]

@@ -41,7 +41,8 @@ def deps(tmp_path) -> Deps:
                 clock=lambda: 1_800_000_000_000)
 
 
-def run_agent(register, deps: Deps, values: list[bytes]) -> RecordingSinks:
+def run_agent(register, deps: Deps, values: list[bytes], wait_for=None) -> RecordingSinks:
+    """Feed values to the first agent ``register`` defines; ``wait_for(sinks)`` bounds a wait for slow work."""
     app = faust.App(f"test-{id(values)}", broker="kafka://127.0.0.1:1", store="memory://",
                     web_enabled=False)  # test_context feeds an in-memory channel; nothing connects
     sinks = RecordingSinks(deps)
@@ -52,6 +53,10 @@ def run_agent(register, deps: Deps, values: list[bytes]) -> RecordingSinks:
         async with agent.test_context() as ctx:
             for value in values:
                 await ctx.put(value, key=b"k")
+            for _ in range(300):  # at most 15 s
+                if wait_for is None or wait_for(sinks):
+                    break
+                await asyncio.sleep(0.05)
 
     asyncio.run(go())
     return sinks
@@ -214,3 +219,18 @@ def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
     assert count(deps, "synthstream_review_labels_total", task="math.linear", human="accept", gate="reject") == 1
     assert count(deps, "synthstream_review_agreement_ratio", task="math.linear") == pytest.approx(1 / 3)
     assert [d["reason"] for d in rec.of("dead-letters")] == ["not_avro"]
+
+
+def test_a_code_task_runs_under_the_sandbox_limits_its_spec_sets(deps, sandbox):
+    from tests.records import CODE
+
+    deps.sandbox = sandbox
+    deps.sandbox_limits = {"t": {"code.python": {"wall_s": 1.0}}}  # params.timeout_s: 1 in data set 't'
+    slow = dict(CODE, completion="    import time\n    time.sleep(1.5)\n    return a + b\n")
+    gen = dict(GENERATION, prompt_id="s1", task="code.python", code=slow)
+    elsewhere = dict(gen, prompt_id="s2", lineage=dict(GENERATION["lineage"], dataset="other"))  # worker defaults: 5 s
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in (gen, elsewhere)],
+                      wait_for=lambda s: len(s.of("verdicts")) == 2)
+    limited, default = sinks.of("verdicts")
+    assert not limited["accepted"] and limited["reasons"][0].startswith("timeout: wall deadline of 1.0s")
+    assert default["accepted"], default["reasons"]

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from streams.errors import ConfigError
 from streams.spec import load_spec, parse_spec
@@ -156,3 +157,17 @@ def test_the_json_schema_rejects_what_pydantic_rejects(mutate):
         jsonschema.validate(data, schema)
     with pytest.raises(ConfigError):
         parse_spec(data)
+
+
+def test_code_params_set_the_sandbox_limits_of_their_task(tmp_path):
+    from streams.spec import load_spec
+
+    doc = yaml.safe_load((DEMO.parent / "code.yaml").read_text())
+    doc["tasks"][0]["params"] = dict(doc["tasks"][0].get("params") or {}, timeout_s=2.5, memory_mb=256)
+    path = tmp_path / "limits.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert load_spec(path).sandbox_limits() == {"code.python": {"wall_s": 2.5, "memory_mb": 256}}
+    doc["tasks"][0]["params"]["timeout_s"] = 0.1
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="timeout_s"):
+        load_spec(path)

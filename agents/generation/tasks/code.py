@@ -183,6 +183,10 @@ class CodeParams(Params):
     catalogue: str | None = Field(None, description="a JSONL catalogue of your own (id, entry_point, prompt, test, "
                                                     "difficulty); default: the bundled one")
     few_shot: int = Field(2, ge=0, le=4, description="worked examples in a completion prompt for model-written specs")
+    # the sandbox's limits for this task's tests (the verifier reads them from the spec)
+    timeout_s: float = Field(5.0, ge=0.5, le=120, description="wall seconds for one program and its tests")
+    cpu_s: int = Field(5, ge=1, le=120, description="CPU seconds per sandboxed process")
+    memory_mb: int = Field(512, ge=64, le=8192, description="address space per sandboxed process")
 
 
 class CodeTask(Task):
