@@ -31,9 +31,26 @@ WITNESSES = ("/usr/pwned", "/usr/ctypes-pwned", "/usr/setuid-pwned", "/usr/unsha
              str(Path.home() / "pwned-by-candidate"))
 
 
-def nobody_processes() -> set[int]:
-    out = subprocess.run(["ps", "-u", "nobody", "-o", "pid="], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+def jail_processes(sandbox: Sandbox) -> set[int]:
+    """The jail's process tree (bwrap, the zygote, anything they started), from the host's ps."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        pid, ppid = (int(x) for x in line.split())
+        children.setdefault(ppid, []).append(pid)
+    root = sandbox._proc.pid if sandbox._proc is not None else None
+    tree, todo = set(), [root] if root else []
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def describe(pids: set[int]) -> str:
+    out = subprocess.run(["ps", "-o", "pid,ppid,user,stat,etime,args", "-p", ",".join(map(str, pids))],
+                         capture_output=True, text=True).stdout
+    return out[:2000]
 
 
 @pytest.fixture
@@ -41,7 +58,7 @@ def run(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
     """Run a completion of ``add``; afterwards the jail is the only thing of its uid still alive."""
     monkeypatch.setenv(CANARY_ENV, CANARY_SECRET)  # the worker's secret, which the jail must not show
     run_humaneval(sandbox, PROMPT, "    return a + b\n", TEST, "add", LIMITS)  # the jail is up before we look
-    before = nobody_processes()
+    before = jail_processes(sandbox)
 
     def go(completion: str) -> tuple[str, str]:
         result = run_humaneval(sandbox, PROMPT, completion, TEST, "add", LIMITS)
@@ -49,12 +66,12 @@ def run(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
 
     yield go
     left: set[int] = set()
-    for _ in range(30):  # processes killed at the deadline may take a moment to be reaped
-        left = nobody_processes() - before
+    for _ in range(100):  # processes killed at the deadline may take a moment to be reaped
+        left = jail_processes(sandbox) - before
         if not left:
             break
         time.sleep(0.1)
-    assert not left, f"processes left behind: {left}"
+    assert not left, f"processes left behind:\n{describe(left)}"
     assert run_humaneval(sandbox, PROMPT, "    return a + b\n", TEST, "add", LIMITS).status == "passed"
 
 
