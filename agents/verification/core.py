@@ -17,7 +17,7 @@ from typing import Any
 from agents.generation.tasks import TASKS
 from agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
 from agents.generation.tasks.symbolic import equivalent
-from agents.verification import text_checks
+from agents.verification import steps, text_checks
 from agents.verification.algebra import Unparseable, parse_number, solution
 from agents.verification.sandbox import Limits, Sandbox, run_humaneval
 
@@ -138,6 +138,7 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
             critical.append(f"answer_unparseable: {exc}")
     if not correct and not critical:
         critical.append(f"answer_wrong: {gen['answer']!r} is not the solution ({gen['reference_answer']})")
+    critical += _arithmetic(gen, _unknowns(gen["task"], truth))
     samples = gen.get("sample_answers") or []
     if samples:
         majority = canonical(truth, shape) if correct else None  # samples hold canonical answers
@@ -154,6 +155,24 @@ def verify_math_answer(gen: dict[str, Any]) -> Checked:
     return _finish(critical, soft, score, gen["threshold"], MATH_VERIFIER)
 
 
+def _unknowns(task: str, truth: Any) -> list[dict[str, Fraction]]:
+    """The ground truth for x (and y) where the problem's unknown is called so; word problems get none
+    (a solution's own helper 'x' means something else there)."""
+    if task in ("math.linear", "math.quadratic") and isinstance(truth, Fraction):
+        return [{"x": truth}]
+    if task == "math.quadratic":
+        return [{"x": r} for r in truth]
+    if task == "math.linear_system":
+        return [{"x": truth[0], "y": truth[1]}]
+    return []
+
+
+def _arithmetic(gen: dict[str, Any], unknowns: list[dict[str, Fraction]]) -> list[str]:
+    """Every equality the chosen solution states must hold (steps.py); one reason per false one."""
+    _, wrong = steps.wrong_steps(gen.get("response") or "", unknowns)
+    return [f"step_arithmetic_wrong: {w!r} does not hold" for w in wrong[:5]]
+
+
 def verify_self_consistency(gen: dict[str, Any]) -> Checked:
     """No computed answer exists: the k solutions' agreement on the majority answer decides."""
     samples = gen.get("sample_answers") or []
@@ -165,6 +184,7 @@ def verify_self_consistency(gen: dict[str, Any]) -> Checked:
     agreement = agreeing / len(samples)
     critical = [] if agreement >= MIN_AGREEMENT else [
         f"samples_disagree: {agreeing} of {len(samples)} solutions reach {majority!r}; {MIN_AGREEMENT:.0%} must agree"]
+    critical += _arithmetic(gen, [])
     soft = [] if agreement == 1 else [f"samples_split: {agreeing} of {len(samples)} solutions agree"]
     shown = bool(gen.get("steps"))
     if not shown:

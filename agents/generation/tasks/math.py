@@ -125,6 +125,11 @@ class Linear(Family):
                        eq.text())
 
 
+def par(value: Fraction) -> str:
+    """A fraction as an operand of a division: '(36/7) / (1/5)', never the ambiguous '36/7 / 1/5'."""
+    return fmt(value) if value.denominator == 1 else f"({fmt(value)})"
+
+
 def _linear_steps(eq: linear_core.Equation) -> tuple[str, ...]:
     """Worked steps with the arithmetic written out (small models copy the pattern)."""
     steps = []
@@ -135,7 +140,7 @@ def _linear_steps(eq: linear_core.Equation) -> tuple[str, ...]:
         steps.append(f"{verb} {fmt(abs(eq.b))} {'from' if eq.b > 0 else 'to'} both sides: "
                      f"{lhs} = {fmt(eq.c)} {op} {fmt(abs(eq.b))} = {fmt(moved)}")
     if eq.a != 1:
-        steps.append(f"Divide both sides by {fmt(eq.a)}: x = {fmt(moved)} / {fmt(eq.a)} = {fmt(eq.solution)}")
+        steps.append(f"Divide both sides by {fmt(eq.a)}: x = {par(moved)} / {par(eq.a)} = {fmt(eq.solution)}")
     return tuple(steps)
 
 
@@ -226,7 +231,7 @@ class FractionWord(Family):
         servings = whole / b
         return Problem(f"How many servings of {fmt(b)} cup each can be poured from {fmt(whole)} cups of juice? "
                        "Give the exact number, as a fraction if needed.", servings,
-                       (f"Divide: {fmt(whole)} / {fmt(b)} = {fmt(whole)} * {fmt(1 / b)} = {fmt(servings)}",))
+                       (f"Divide: {par(whole)} / {par(b)} = {par(whole)} * {fmt(1 / b)} = {fmt(servings)}",))
 
 
 class PercentageWord(Family):
@@ -322,6 +327,7 @@ def _slip(rng: random.Random, truth: Value) -> Value:
 
 
 class MathTask(Task):
+    version = 2  # 2: divisions by a fraction written with parentheses, '(36/7) / (1/5)'
     solvers = ("procedural", "model")
     params_model = MathParams
     default_instructions = ("Solve the problem step by step and give the exact answer.",
