@@ -11,6 +11,9 @@ from rapidfuzz import fuzz
 DIALOGUE_VERIFIER = "dialogue.structure@1"
 QA_VERIFIER = "qa.grounding@1"
 REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i cannot|i can'?t (help|assist)|as an ai( language model)?|i am unable)\b")
+BOILERPLATE = re.compile(r"(?i)\b(i hope this helps|feel free to (ask|reach out)|let me know if you have any (other |more )?"
+                         r"questions|great question|as an? (large )?language model|happy to help|"
+                         r"is there anything else i can help)")
 _WORD = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset("a an the of in on at to for from by with and or is are was were be been it its this that "
                       "these those as into about than then there their they he she his her we you i".split())
@@ -56,7 +59,10 @@ def check_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
     long_turns = [i + 1 for i, m in enumerate(msgs) if len(m["content"]) > 1500]
     if long_turns:
         soft.append(f"turn_too_long: turn(s) {long_turns} exceed 1500 characters")
-    score = 0.4 * (not critical) + 0.3 * min(1.0, d2 / 0.6) + 0.3 * (not long_turns)
+    boiler = [i + 1 for i, m in enumerate(msgs) if m["role"] == "assistant" and BOILERPLATE.search(m["content"])]
+    if boiler:
+        soft.append(f"boilerplate: assistant turn(s) {boiler} pad with stock phrases ('I hope this helps', ...)")
+    score = 0.4 * (not critical) + 0.3 * min(1.0, d2 / 0.6) + 0.3 * (not long_turns) - 0.15 * bool(boiler)
     return critical, soft, score
 
 

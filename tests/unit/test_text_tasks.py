@@ -263,3 +263,23 @@ def test_users_can_bring_their_own_corpus(tmp_path: Path) -> None:
     out, _, _ = run_task("qa.grounded", [" What is a contract?\nAnswer: an agreement"], {"domain": "law"},
                          corpus=str(tmp_path))
     assert out.grounding["doc_id"] == "law/contracts"
+
+
+def test_stock_phrases_are_boilerplate_and_cost_score() -> None:
+    from agents.verification.text_checks import check_dialogue
+
+    msgs = [{"role": "user", "content": "How do bees find flowers?"},
+            {"role": "assistant", "content": "They follow a sister's waggle dance to the food. I hope this helps!"},
+            {"role": "user", "content": "And how far do they fly?"},
+            {"role": "assistant", "content": "Often a few kilometres from the hive, farther when food is scarce."}]
+    critical, soft, score = check_dialogue({"messages": msgs, "dimensions": {"turns": "2"}})
+    assert not critical and soft == ["boilerplate: assistant turn(s) [2] pad with stock phrases ('I hope this helps', ...)"]
+    clean = [dict(m, content=m["content"].replace(" I hope this helps!", "")) for m in msgs]
+    assert check_dialogue({"messages": clean, "dimensions": {"turns": "2"}})[2] == pytest.approx(score + 0.15)
+
+
+def test_a_turn_longer_than_the_spec_allows_is_refused_with_the_numbers() -> None:
+    long_answer = " " + "Bees dance to share where food is. " * 5
+    out, _, gen = run_task("dialogue.chat", [" How do bees talk?", long_answer], {"turns": "1"}, max_turn_chars="60")
+    assert out.parse_error == "turn 2 (assistant) has 174 characters; the spec allows 60 (params.max_turn_chars)"
+    assert not verify(gen).accepted

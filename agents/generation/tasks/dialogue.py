@@ -79,9 +79,11 @@ class DialogueTask(Task):
                 [text] = (await model.complete(prompt=head, stop=STOP, max_tokens=params.turn_tokens, n=1))[:1]
             raw.append(text)
             content = clean_turn(text)
-            if not content:
+            if not content or len(content) > params.max_turn_chars:
+                why = "is empty" if not content else f"has {len(content)} characters; the spec allows " \
+                                                       f"{params.max_turn_chars} (params.max_turn_chars)"
                 return Output(problem=messages[0]["content"] if messages else "", response="", messages=messages,
-                              samples=raw, parse_error=f"turn {turn + 1} ({role}) is empty")
+                              samples=raw, parse_error=f"turn {turn + 1} ({role}) {why}")
             messages.append({"role": role, "content": content})
         return Output(problem=messages[0]["content"], response=messages[-1]["content"], messages=messages,
                       answer="", samples=raw)
