@@ -15,12 +15,12 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 setup: system-deps $(STAMP) kafka-jars
 
 # Java and Maven run the local broker; bubblewrap, the system python3 and libseccomp2 make the code
-# sandbox; cmake and a C++ compiler build the embedded model server. Installed from Debian when
-# missing (needs root).
+# sandbox; cmake and a C++ compiler build the embedded model server; prometheus brings promtool,
+# which checks /metrics and the alert rules. Installed from Debian when missing (needs root).
 DEBIAN_PKGS := default-jre-headless maven bubblewrap cmake g++
 system-deps:
 	@missing=""; \
-	for c in java:default-jre-headless mvn:maven bwrap:bubblewrap cmake:cmake g++:g++; do \
+	for c in java:default-jre-headless mvn:maven bwrap:bubblewrap cmake:cmake g++:g++ promtool:prometheus; do \
 	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; \
 	done; \
 	[ -x /usr/bin/python3 ] || missing="$$missing python3"; \

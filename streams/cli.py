@@ -328,6 +328,19 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
                   + f"; pass@1 = {rate:.4f} (sandbox: {mode}) -> {out}")
 
 
+@app.command("metrics-doc")
+def metrics_doc(out: Path = typer.Option(None, "--out", help="write here instead of standard output")) -> None:
+    """The metrics catalogue (docs/METRICS.md), generated from the code's registry."""
+    from streams.metrics_doc import catalogue
+
+    text = catalogue()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
 @review_app.command("export")
 def review_export(out: Path = typer.Option(..., "--out", help="a .csv or .jsonl sheet for reviewers"),
                   limit: int = typer.Option(0, "--limit", min=0, help="at most this many rows (0: all)")) -> None:

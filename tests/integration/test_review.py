@@ -91,3 +91,15 @@ def test_sampled_verdicts_go_out_to_reviewers_and_their_labels_come_back(names, 
     sampled_total = sum(metric(values, "synthstream_review_sampled_total", task="math.linear", outcome=o)
                         for o in ("accepted", "rejected"))
     assert sampled_total == len(expected)
+
+    # the live worker's /metrics passes Prometheus's own lint
+    import shutil
+    import urllib.request
+
+    live = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    promtool = shutil.which("promtool")
+    if promtool is None and not os.environ.get("CI"):
+        pytest.skip("promtool is not installed (Debian package prometheus; CI installs it)")
+    assert promtool is not None, "promtool is missing: install the Debian package prometheus"
+    lint = subprocess.run([promtool, "check", "metrics"], input=live, capture_output=True, timeout=60)
+    assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
