@@ -35,6 +35,15 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+def _emit(text: str, out: Path | None) -> None:
+    """A generated document to standard output, or to ``out``."""
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
 def _setup_logging(level: str = "WARNING") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -151,12 +160,7 @@ def spec_schema(out: Path = typer.Option(None, "--out", help="write here instead
 
     from streams.spec import json_schema
 
-    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.write_text(text)
-        console.print(f"wrote {out}")
+    _emit(json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n", out)
 
 
 @spec_app.command("tasks")
@@ -333,12 +337,7 @@ def metrics_doc(out: Path = typer.Option(None, "--out", help="write here instead
     """The metrics catalogue (docs/METRICS.md), generated from the code's registry."""
     from streams.metrics_doc import catalogue
 
-    text = catalogue()
-    if out is None:
-        typer.echo(text, nl=False)
-    else:
-        out.write_text(text)
-        console.print(f"wrote {out}")
+    _emit(catalogue(), out)
 
 
 @review_app.command("export")
