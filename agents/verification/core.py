@@ -73,13 +73,11 @@ def verify(gen: dict[str, Any], sandbox: Sandbox | None = None, limits: Limits |
     name, check = VERIFIERS[family]
     if gen.get("parse_error"):
         return Checked(False, 0.0, [f"unparseable: {gen['parse_error']}"], name)
-    if family == "code":
-        return verify_code(gen, sandbox, limits)
-    return check(gen)
+    return check(gen, sandbox, limits)
 
 
 def _text_verifier(checks: Any, name: str) -> Any:
-    def check(gen: dict[str, Any]) -> Checked:
+    def check(gen: dict[str, Any], _sandbox: Any = None, _limits: Any = None) -> Checked:
         critical, soft, score = checks(gen)
         return _finish(critical, soft, score, gen["threshold"], name)
     return check
@@ -231,9 +229,10 @@ def verify_linear_steps(gen: dict[str, Any]) -> Checked:
     return _finish(critical, soft, score, threshold, VERIFIER)
 
 
-VERIFIERS: dict[str, tuple[str, Any]] = {  # task family -> (verifier name for lineage, check)
-    "math": (MATH_VERIFIER, verify_math_answer),
-    "code": (CODE_VERIFIER, None),  # verify() passes the sandbox
+# task family -> (verifier name for lineage, check(gen, sandbox, limits)); only code uses the sandbox
+VERIFIERS: dict[str, tuple[str, Any]] = {
+    "math": (MATH_VERIFIER, lambda gen, _sandbox, _limits: verify_math_answer(gen)),
+    "code": (CODE_VERIFIER, verify_code),
     "dialogue": (text_checks.DIALOGUE_VERIFIER, _text_verifier(text_checks.check_dialogue,
                                                                text_checks.DIALOGUE_VERIFIER)),
     "qa": (text_checks.QA_VERIFIER, _text_verifier(text_checks.check_qa, text_checks.QA_VERIFIER)),

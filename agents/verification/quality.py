@@ -25,11 +25,7 @@ def assess(gen: dict[str, Any], sandbox: Sandbox | None, validators: Sequence[Va
     made elsewhere (the LLM judge, which the agent awaits); ``limits`` are the spec's sandbox limits
     for a code task."""
     checked = core.verify(gen, sandbox, limits)
-    weights = weights_for(gen) if weights is None else weights
+    weights = default_weights(gen["task"]) if weights is None else weights
     judgements = [task_judgement(checked)]
     judgements += [v.validate(gen) for v in validators if weights.get(v.name, 0.0) > 0]
     return checked.verifier, decide([*judgements, *extra], weights, gen["threshold"])
-
-
-def weights_for(gen: dict[str, Any]) -> dict[str, float]:
-    return default_weights(gen["task"])

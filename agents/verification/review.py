@@ -13,6 +13,8 @@ from typing import Any
 
 import xxhash
 
+from agents.verification.text_checks import transcript
+
 LABELS = ("accept", "reject")
 COLUMNS = ("prompt_id", "task", "gate", "quality_score", "reasons", "dimensions", "content", "label", "note",
            "reviewer")
@@ -26,9 +28,7 @@ def sampled(prompt_id: str, fraction: float) -> bool:
 
 def content(gen: dict[str, Any]) -> str:
     """What a reviewer reads: the conversation, and the code's test or the QA evidence with it."""
-    msgs = gen.get("messages") or [{"role": "user", "content": gen.get("problem", "")},
-                                   {"role": "assistant", "content": gen.get("response", "")}]
-    parts = [f"{m['role'].upper()}: {m['content']}" for m in msgs]
+    parts = [transcript(gen, "\n\n")]
     if gen.get("code"):
         parts.append(f"TESTS:\n{gen['code']['test']}")
     if gen.get("grounding"):

@@ -19,6 +19,14 @@ STOPWORDS = frozenset("a an the of in on at to for from by with and or is are wa
                       "these those as into about than then there their they he she his her we you i".split())
 
 
+def transcript(gen: dict[str, Any], sep: str = "\n") -> str:
+    """The conversation as 'USER: ...' / 'ASSISTANT: ...' lines (problem and response when a
+    generation has no messages), for a reviewer or a judge model to read."""
+    msgs = gen.get("messages") or [{"role": "user", "content": gen.get("problem", "")},
+                                   {"role": "assistant", "content": gen.get("response", "")}]
+    return sep.join(f"{m['role'].upper()}: {m['content']}" for m in msgs)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 

@@ -15,6 +15,7 @@ equal as text too (used for majority voting across samples).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, Union
@@ -184,3 +185,40 @@ def _symbolic(region: str) -> Found:
 def parse_canonical(text: str, shape: Shape) -> Value:
     """Inverse of :func:`canonical` (used on the reference answer a generator wrote)."""
     return extract(f"Answer: {text}", shape).value
+
+
+@dataclass(frozen=True)
+class Vote:
+    """k solutions read and voted on: their canonical answers ('' when unreadable), the majority
+    (None when no sample is readable; ties go to the earliest), and the chosen solution's text."""
+
+    answers: list[str]
+    values: dict[str, Value]
+    majority: str | None
+    chosen: str
+    steps: list[str]
+    first_error: str | None
+
+
+def vote(texts: list[str], shape: Shape) -> Vote:
+    answers: list[str] = []
+    values: dict[str, Value] = {}
+    first_error = None
+    for text in texts:
+        try:
+            value = extract(text, shape).value
+            answers.append(canonical(value, shape))
+            values[answers[-1]] = value
+        except NoAnswer as exc:
+            answers.append("")
+            first_error = first_error or str(exc)
+    counts = Counter(a for a in answers if a)
+    if not counts:
+        return Vote(answers, values, None, clean(texts[0]) if texts else "", [], first_error)
+    best = max(counts.values())
+    majority = next(a for a in answers if a and counts[a] == best)
+    chosen = clean(texts[answers.index(majority)])
+    steps = [line.strip() for line in chosen.splitlines()
+             if line.strip() and not line.strip().lower().startswith("answer")]
+    return Vote(answers, values, majority, chosen, steps, first_error)
+

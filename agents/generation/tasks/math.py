@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ from pydantic import Field
 
 from agents.generation import core as linear_core
 from agents.generation.rational import coef_term, fmt
-from agents.generation.tasks.answers import NoAnswer, Shape, Value, canonical, clean, extract
+from agents.generation.tasks.answers import Shape, Value, canonical, vote
 from agents.generation.tasks.base import Output, Params, PromptModel, Task
 from streams.errors import PoisonRecord
 
@@ -408,29 +407,14 @@ class MathTask(Task):
         return [t for texts in replies for t in texts][:k]
 
     def _vote(self, user: str, problem: Problem, reference: str, texts: list[str]) -> Output:
-        answers: list[str] = []
-        values: dict[str, Value] = {}
-        first_error = None
-        for text in texts:
-            try:
-                value = extract(text, self.shape).value
-                answers.append(canonical(value, self.shape))
-                values[answers[-1]] = value
-            except NoAnswer as exc:
-                answers.append("")
-                first_error = first_error or str(exc)
-        votes = Counter(a for a in answers if a)
-        if not votes:
-            return Output(problem=user, response=clean(texts[0]) if texts else "", equation=problem.equation,
-                          reference_answer=reference, samples=texts, sample_answers=answers,
-                          parse_error=f"no sample has a readable final answer ({len(texts)} samples): {first_error}")
-        best = max(votes.values())
-        majority = next(a for a in answers if a and votes[a] == best)  # ties: the earliest sample wins
-        chosen = clean(texts[answers.index(majority)])
-        steps = [line.strip() for line in chosen.splitlines()
-                 if line.strip() and not line.strip().lower().startswith("answer")]
-        return Output(problem=user, response=chosen, answer=self.family.show(values[majority]), equation=problem.equation, steps=steps,
-                      reference_answer=reference, samples=texts, sample_answers=answers)
+        v = vote(texts, self.shape)
+        if v.majority is None:
+            return Output(problem=user, response=v.chosen, equation=problem.equation, reference_answer=reference,
+                          samples=texts, sample_answers=v.answers,
+                          parse_error=f"no sample has a readable final answer ({len(texts)} samples): {v.first_error}")
+        return Output(problem=user, response=v.chosen, answer=self.family.show(v.values[v.majority]),
+                      equation=problem.equation, steps=v.steps, reference_answer=reference, samples=texts,
+                      sample_answers=v.answers)
 
 
 MATH_TASKS = tuple(MathTask(f) for f in FAMILIES.values())

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections import Counter
 from typing import Any
 
 from pydantic import Field
 
-from agents.generation.tasks.answers import NoAnswer, canonical, clean, extract
+from agents.generation.tasks.answers import clean, vote
 from agents.generation.tasks.base import Output, Params, PromptModel, Task
 
 DOMAINS = ("shopping", "travel", "cooking", "geometry", "finance", "sports")
@@ -95,20 +94,11 @@ class OpenMathTask(Task):
         return [texts[0] for texts in await asyncio.gather(*jobs)]
 
     def _vote(self, user: str, texts: list[str]) -> Output:
-        answers: list[str] = []
-        for text in texts:
-            try:
-                answers.append(canonical(extract(text, "scalar").value, "scalar"))
-            except NoAnswer:
-                answers.append("")
-        votes = Counter(a for a in answers if a)
-        if not votes:
-            return Output(problem=user, response=clean(texts[0]), samples=texts, sample_answers=answers,
+        v = vote(texts, "scalar")
+        if v.majority is None:
+            return Output(problem=user, response=v.chosen, samples=texts, sample_answers=v.answers,
                           parse_error=f"no solution has a readable final answer ({len(texts)} samples)")
-        best = max(votes.values())
-        majority = next(a for a in answers if a and votes[a] == best)
-        chosen = clean(texts[answers.index(majority)])
-        steps = [ln.strip() for ln in chosen.splitlines() if ln.strip() and not ln.strip().lower().startswith("answer")]
-        return Output(problem=user, response=f"{chosen}\nAnswer: {majority}" if "answer" not in chosen.lower()
-                      else chosen, answer=majority, steps=steps, samples=texts, sample_answers=answers)
+        response = v.chosen if "answer" in v.chosen.lower() else f"{v.chosen}\nAnswer: {v.majority}"
+        return Output(problem=user, response=response, answer=v.majority, steps=v.steps, samples=texts,
+                      sample_answers=v.answers)
 

@@ -38,7 +38,6 @@ CONFINE_FAILED = 71
 @dataclass
 class Task:
     id: str
-    kind: str
     started: float
     deadline: float
     slot: int
@@ -123,7 +122,7 @@ class Zygote:
         for fd in (c_fd, j_fd, w):
             os.close(fd)
         os.set_blocking(r, False)
-        task = Task(req["id"], req["kind"], started, started + float(limits["wall_s"]), slot, cand, judge, r)
+        task = Task(req["id"], started, started + float(limits["wall_s"]), slot, cand, judge, r)
         self.tasks[r] = task
         self.sel.register(r, selectors.EVENT_READ, None)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest, Sampling
+from agents.verification.text_checks import transcript
 from agents.verification.validators.base import Judgement, clamp
 
 NAME, VERSION = "judge", "rubric-1-10@1"
@@ -33,13 +34,6 @@ class JudgeConfig:
     api: str = "chat"
     rubric: str = DEFAULT_RUBRIC
     max_tokens: int = 64
-
-
-def transcript(gen: dict[str, Any]) -> str:
-    msgs = gen.get("messages") or []
-    if not msgs:
-        msgs = [{"role": "user", "content": gen.get("problem", "")}, {"role": "assistant", "content": gen.get("response", "")}]
-    return "\n".join(f"{m['role'].upper()}: {m['content']}" for m in msgs)
 
 
 def read_score(text: str) -> int | None:
