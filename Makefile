@@ -50,7 +50,9 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/bench_e2e.py
+	$(BIN)/python benchmarks/bench_dedup.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agents.bias.core import BiasWindow  # noqa: E402
-from agents.dedup.agent import dedup_key  # noqa: E402
 from agents.dedup.core import DedupIndex, Duplicate  # noqa: E402
+from agents.dedup.fields import default_fields, scope_of, text_of  # noqa: E402
 from agents.generation.core import generate  # noqa: E402
 from agents.verification.core import verify  # noqa: E402
 from streams.kafka_local.launcher import LocalKafka  # noqa: E402
@@ -47,7 +47,8 @@ def in_process(prompts: list[dict]) -> tuple[float, int]:
         gen = generate(prompt)
         if not verify(gen).accepted:
             continue
-        if isinstance(index.check(gen["prompt_id"], gen["problem"], dedup_key(gen)), Duplicate):
+        fields = default_fields(gen["task"])
+        if isinstance(index.check(gen["prompt_id"], text_of(gen, fields), scope_of(gen, fields))[0], Duplicate):
             continue
         window.add(dict(gen["dimensions"], task=gen["task"]), i)
         accepted += 1

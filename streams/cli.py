@@ -332,6 +332,82 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
                   + f"; pass@1 = {rate:.4f} (sandbox: {mode}) -> {out}")
 
 
+@app.command()
+def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to deduplicate"),
+          out: Path = typer.Option(..., "--out", help="the kept lines, unchanged, in input order"),
+          text_field: str = typer.Option("text", "--field", help="the field compared: a string, a list of strings "
+                                         "or chat messages; dotted for nested fields (metadata.question)"),
+          against_index: bool = typer.Option(False, "--against-index", help="also drop lines that duplicate a "
+                                             "record already in the live pipeline's index (reads dedup-index)"),
+          rejects: Path = typer.Option(None, "--rejects", help="where dropped and invalid lines go, each with its "
+                                       "reason (default: OUT with .rejects.jsonl)"),
+          ratio: float = typer.Option(90.0, "--ratio", min=1, max=100, help="fuzz.ratio of a near duplicate"),
+          token_sort: float = typer.Option(90.0, "--token-sort", min=1, max=100,
+                                           help="fuzz.token_sort_ratio of a near duplicate (reordered words)")) -> None:
+    """Drop exact and near duplicates from a JSONL file (the first of each group is kept), with
+    the pipeline's dedup core; optionally against the live index too (cross-run dedup)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents.dedup.core import DedupIndex, DedupParams
+    from agents.dedup.jsonl import Summary, dedup_lines, live_index
+
+    params = DedupParams(ratio=ratio, token_sort=token_sort)
+    rejects = rejects or out.with_name(out.name.removesuffix(".jsonl") + ".rejects.jsonl")
+    if input_path.resolve() in (out.resolve(), rejects.resolve()):
+        _fail(ConfigError(f"--in {input_path} would be overwritten: choose another --out or --rejects"))
+    try:
+        with input_path.open("rb") as fh:
+            total = sum(1 for _ in fh)
+    except OSError as exc:
+        _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
+    index, live = DedupIndex(params), {}
+    if against_index:
+        index, live = _live_index(params, live_index)
+    columns = (TextColumn("[bold]dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rejects.parent.mkdir(parents=True, exist_ok=True)
+    with Progress(*columns, console=console, disable=not console.is_terminal and total < 10_000) as bar, \
+            input_path.open(encoding="utf-8", errors="replace", newline="") as src, \
+            out.open("w", encoding="utf-8") as kept, rejects.open("w", encoding="utf-8") as rej:
+        task = bar.add_task("dedup", total=total, detail="")
+
+        def progress(s: Summary) -> None:
+            if s.lines % 500 == 0 or s.lines == total:
+                bar.update(task, completed=s.lines, detail=f"kept {s.kept}, dropped {sum(s.dropped.values())}")
+
+        summary = dedup_lines(src, text_field, kept, rej, index, live, progress)
+    dropped = sum(summary.dropped.values())
+    why = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(summary.dropped.items())) or "none"
+    console.print(f"{summary.lines} lines: kept {summary.kept}, dropped {dropped} duplicates ({why})"
+                  + (f" against {summary.live_records} live records" if against_index else "") + f" -> {out}")
+    if summary.invalid:
+        console.print(f"{sum(summary.invalid.values())} invalid lines (not deduplicated, not kept): "
+                      + "; ".join(f"{n} x {r}" for r, n in summary.invalid.most_common(5)))
+    if dropped or summary.invalid:
+        console.print(f"every dropped or invalid line, with its reason: {rejects}")
+
+
+def _live_index(params, live_index):  # noqa: ANN001, ANN202 - a helper of dedup, kept out of its body
+    from agents.dedup.store import read_changelog
+    from streams.serde import registry as schema_registry
+    from streams.topics import TopicNames
+
+    from streams.kafka_local.launcher import cluster_ready
+    from streams.settings import KafkaSettings
+
+    kafka = KafkaSettings()
+    topic = TopicNames(kafka.topic_prefix)["dedup-index"]
+    if not cluster_ready(kafka.bootstrap_servers):
+        _fail(ConfigError(f"--against-index reads {topic}, but no Kafka answers at {kafka.bootstrap_servers}. "
+                          "Start it with `synthstream kafka start` or set SYNTHSTREAM_BOOTSTRAP."))
+    try:
+        entries = list(e for _, e in read_changelog(kafka.bootstrap_servers, topic, schema_registry()))
+    except Exception as exc:  # kafka-python raises many kinds; all mean the same thing here
+        _fail(ConfigError(f"cannot read the live index {topic} at {kafka.bootstrap_servers}: {exc}"))
+    return live_index(entries, params)
+
+
 @app.command("metrics-doc")
 def metrics_doc(out: Path = typer.Option(None, "--out", help="write here instead of standard output")) -> None:
     """The metrics catalogue (docs/METRICS.md), generated from the code's registry."""

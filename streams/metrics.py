@@ -42,7 +42,13 @@ class Metrics:
             "synthstream_quality_score", "Quality score the verifier gave, per task.",
             ["task"], buckets=QUALITY_BUCKETS, registry=registry)
         self.dedup_index = Gauge(
-            "synthstream_dedup_index_records", "Records held in the dedup index.", registry=registry)
+            "synthstream_dedup_index_records", "Records held in this worker's dedup index (its partitions).",
+            registry=registry)
+        self.dedup_hits = Counter(
+            "synthstream_dedup_hits", "Duplicates dedup dropped, by kind (exact, near).", ["kind"], registry=registry)
+        self.dedup_replay = Histogram(
+            "synthstream_dedup_replay_seconds", "Time to replay one partition of the dedup-index changelog.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0), registry=registry)
         self.bias_share = Gauge(
             "synthstream_bias_share_ratio", "Observed share of a category in the last closed window.",
             ["dimension", "category"], registry=registry)
@@ -109,6 +115,8 @@ class Metrics:
                 self.dead_letters.labels(stage, reason)
         for task in tasks:
             self.quality.labels(task)
+        for kind in ("exact", "near"):
+            self.dedup_hits.labels(kind)
         for closed_by in ("count", "time", "idle"):
             self.bias_windows.labels(closed_by)
         for mode in SANDBOX_MODES:

@@ -41,6 +41,10 @@ class Deps:
     judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
     review_fractions: dict[str, float] = field(default_factory=dict)  # dataset -> share of verdicts to review
     sandbox_limits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> limits
+    bootstrap: str | None = None  # where dedup replays its changelog from (None: nothing to replay)
+    partitions: int = 1  # of the pipeline's topics: verdicts are routed to partition_for(scope, partitions)
+    dedup_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> task -> DedupFields
+    dedup_thresholds: dict[str, tuple[float, float]] = field(default_factory=dict)  # dataset -> (ratio, token_sort)
 
 
 class Sinks:
@@ -50,9 +54,10 @@ class Sinks:
         self.deps = deps
         self.topics = {role: raw_topic(app, deps.names[role]) for role in ROLES}
 
-    async def send(self, role: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+    async def send(self, role: str, key: str, record_name: str, record: dict[str, Any],
+                   partition: int | None = None) -> None:
         value = self.deps.serde.encode(record_name, record)
-        await self.topics[role].send(key=key.encode(), value=value)
+        await self.topics[role].send(key=key.encode(), value=value, partition=partition)
 
     async def outcome(self, prompt_id: str, kind: str, stage: str, *, reason: str | None = None,
                       record_id: str | None = None, task: str | None = None) -> None:

@@ -63,8 +63,12 @@ class WorkerSettings(BaseSettings):
 
     app_id: str = "synthstream"
     data_dir: Path = Field(default_factory=lambda: _state_home() / "worker")
-    dedup_capacity: int = 100_000
-    dedup_similarity: float = 92.0
+    dedup_capacity: int = Field(0, ge=0, description="records each partition's dedup index keeps before it "
+                                "forgets the oldest; 0 keeps all (docs/BENCHMARKS.md has the bytes per record)")
+    dedup_ratio: float = Field(90.0, gt=0, le=100, description="fuzz.ratio for a near duplicate when no spec sets it")
+    dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
+    session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "
+                                     "answering (a crash) before its partitions move to the others")
     bias_window_records: int = 200
     bias_window_seconds: float = 60.0
     bias_idle_flush_seconds: float = 3.0

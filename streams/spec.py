@@ -57,6 +57,21 @@ class ModelSpec(_Strict):
     sampling: SamplingSpec = SamplingSpec()
 
 
+class TaskDedupSpec(_Strict):
+    text: list[str] | None = Field(None, min_length=1, description="fields joined and compared fuzzily")
+    scope: list[str] | None = Field(None, description="fields that must be equal for two records to be compared")
+
+    @field_validator("text", "scope")
+    @classmethod
+    def _known_fields(cls, paths: list[str] | None) -> list[str] | None:
+        from agents.dedup.fields import FIELDS, known_field
+
+        bad = [p for p in paths or [] if not known_field(p)]
+        if bad:
+            raise ValueError(f"unknown field(s) {bad}; expected some of {list(FIELDS)} or dimensions.<name>")
+        return paths
+
+
 class TaskSpec(_Strict):
     name: str = Field(description="a task from the registry (synthstream spec tasks)")
     weight: float = Field(gt=0, description="relative share of prompts")
@@ -71,6 +86,8 @@ class TaskSpec(_Strict):
     validators: dict[str, float] | None = Field(None, description="validator -> weight in the quality gate, for "
                                                 "this task (over verification.validators and the defaults)")
     sampling: SamplingOverride | None = None
+    dedup: TaskDedupSpec | None = Field(None, description="which fields dedup compares for this task (default: "
+                                          "the task family's, see agents/dedup/fields.py)")
 
     @field_validator("validators")
     @classmethod
@@ -146,6 +163,13 @@ def _check_weights(weights: dict[str, float] | None) -> dict[str, float] | None:
     return weights
 
 
+class DedupSpec(_Strict):
+    ratio: float = Field(90.0, gt=0, le=100, description="rapidfuzz fuzz.ratio (0-100) at or above which two "
+                                                         "normalised texts are near duplicates")
+    token_sort: float = Field(90.0, gt=0, le=100, description="the same for fuzz.token_sort_ratio, which catches "
+                                                              "reordered words and sentences")
+
+
 class JudgeSpec(_Strict):
     model: str | None = Field(None, description="model id for judging; default: the spec's model")
     api: Literal["chat", "completion"] | None = Field(None, description="default: the spec's model.api")
@@ -177,6 +201,7 @@ class Spec(_Strict):
     model: ModelSpec = ModelSpec()
     tasks: list[TaskSpec] = Field(min_length=1)
     verification: VerificationSpec = VerificationSpec()
+    dedup: DedupSpec = DedupSpec()
 
     @property
     def spec_hash(self) -> str:
@@ -201,6 +226,18 @@ class Spec(_Strict):
         keys = {"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}
         return {t.name: {keys[k]: v for k, v in t.params.items() if k in keys}
                 for t in self.tasks if any(k in t.params for k in keys)}
+
+    def dedup_fields(self) -> dict[str, Any]:
+        """Per task, the agents.dedup.fields.DedupFields it is compared on."""
+        from agents.dedup.fields import DedupFields, default_fields
+
+        out = {}
+        for t in self.tasks:
+            base = default_fields(t.name)
+            over = t.dedup or TaskDedupSpec()
+            out[t.name] = DedupFields(tuple(over.text) if over.text else base.text,
+                                      tuple(over.scope) if over.scope is not None else base.scope)
+        return out
 
     @property
     def needs_judge(self) -> bool:

@@ -30,6 +30,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     # a sample of verdicts, accepted and rejected alike, for people to label; and their labels
     TopicSpec("human-review", "Verdict", "prompt_id", {"retention.ms": "-1"}),
     TopicSpec("review-labels", "ReviewLabel", "prompt_id", {"retention.ms": "-1"}),
+    # dedup's index, kept forever: replaying a partition rebuilds the index of the scopes it owns
+    TopicSpec("dedup-index", "DedupEntry", "record_id", {"cleanup.policy": "compact", "retention.ms": "-1"}),
 )
 ROLES = tuple(t.role for t in TOPICS)
 

@@ -61,6 +61,9 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 judges={s.dataset.name: make_judge(s, client) for s in judged},
                 review_fractions={s.dataset.name: s.verification.review_fraction for s in specs},
                 sandbox_limits={s.dataset.name: s.sandbox_limits() for s in specs},
+                bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
+                dedup_fields={s.dataset.name: s.dedup_fields() for s in specs},
+                dedup_thresholds={s.dataset.name: (s.dedup.ratio, s.dedup.token_sort) for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)

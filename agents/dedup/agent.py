@@ -1,50 +1,36 @@
 """Dedup + gate agent.
 
-Consumes: verdicts (Verdict); rejected verdicts are skipped (verification accounted them)
-Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE)
-State:    a bounded in-memory DedupIndex; it is lost on restart (a persistent index comes later),
-          so run one dedup worker: every partition's candidates must meet in one index
-Metrics:  synthstream_stage_records_total{stage="dedup"}, synthstream_dedup_index_records,
+Consumes: verdicts (Verdict); rejected verdicts are skipped (verification accounted them).
+          Verification puts each verdict on the partition of its dedup scope, so this worker
+          sees every candidate of the scopes in the partitions it is assigned.
+Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE);
+          dedup-index (DedupEntry, key record_id, same partition as the verdict): the changelog
+State:    one DedupIndex per assigned partition, replayed from the dedup-index changelog on first
+          use and after every rebalance, so it survives restarts and crashes (agents/dedup/store.py)
+Metrics:  synthstream_stage_records_total{stage="dedup"}, synthstream_dedup_hits_total{kind},
+          synthstream_dedup_index_records, synthstream_dedup_replay_seconds,
           synthstream_stage_latency_seconds, synthstream_dead_letters_total{stage="dedup"}
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import faust
 
-from agents.dedup.core import DedupIndex, Duplicate, Unique
-from agents.dedup.normalize import normalize
+from agents.dedup.core import DedupParams, Duplicate, Unique
+from agents.dedup.fields import DedupFields, default_fields, scope_of, text_of
+from agents.dedup.store import PartitionedIndex, to_record
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "dedup"
+logger = logging.getLogger(__name__)
 
 
-def dedup_key(gen: dict[str, Any]) -> str:
-    """Records can only duplicate each other within one key. Math: same task, same problem
-    statement and same answer, so a reworded instruction is caught while '3x + 5 = 11' and
-    '3x + 7 = 13' (same answer) never collide. Code: same function. QA: same passage.
-    Dialogue: same task (the whole conversation is compared)."""
-    if gen.get("code"):
-        return "|".join((gen["task"], gen["code"]["entry_point"], normalize(gen["code"]["prompt"])))
-    if gen.get("grounding"):
-        return "|".join((gen["task"], gen["grounding"]["doc_id"], str(gen["grounding"]["chunk"])))
-    if gen["task"].startswith("dialogue."):
-        dims = gen["dimensions"]
-        return "|".join((gen["task"], dims.get("topic", ""), dims.get("style", "")))
-    return "|".join((gen["task"], normalize(gen.get("equation") or ""), normalize(gen["answer"])))
-
-
-def dedup_text(gen: dict[str, Any]) -> str:
-    """What is compared fuzzily within a key."""
-    if gen.get("code"):
-        return gen["code"]["completion"]
-    if gen.get("grounding"):
-        return f"{gen['grounding']['question']}\n{gen['grounding']['answer']}"
-    if gen["task"].startswith("dialogue"):
-        return "\n".join(m["content"] for m in gen.get("messages") or [])
-    return gen["problem"]
+def fields_for(deps: Deps, dataset: str, task: str) -> DedupFields:
+    return deps.dedup_fields.get(dataset, {}).get(task) or default_fields(task)
 
 
 def accepted_record(verdict: dict[str, Any], record_id: str, accepted_at: int) -> dict[str, Any]:
@@ -61,17 +47,45 @@ def accepted_record(verdict: dict[str, Any], record_id: str, accepted_at: int) -
 
 
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
-    index = DedupIndex(capacity=deps.worker.dedup_capacity, similarity=deps.worker.dedup_similarity)
+    w = deps.worker
+    params = DedupParams(ratio=w.dedup_ratio, token_sort=w.dedup_token_sort, capacity=w.dedup_capacity)
+    index = PartitionedIndex(params, deps.bootstrap, deps.names["dedup-index"], deps.serde)
+    lock = asyncio.Lock()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+        index.mark_stale()  # whatever we are given next may have grown elsewhere meanwhile
+
+    async def ready(partition: int) -> None:
+        if index.ready(partition):
+            return
+        async with lock:
+            if not index.ready(partition):
+                done = await asyncio.to_thread(index.catch_up, partition)
+                deps.metrics.dedup_replay.observe(done.seconds)
+                deps.metrics.dedup_index.set(len(index))
+                if done.entries or done.undecodable:
+                    logger.info("dedup: partition %d replayed %d entries (%d undecodable) in %.1fs", partition,
+                                done.entries, done.undecodable, done.seconds)
 
     async def handle(message: Any) -> None:
         _, verdict = deps.serde.decode(message.value, "Verdict")
         if not verdict["accepted"]:
             return
         gen = verdict["generation"]
-        decision = index.check(gen["prompt_id"], dedup_text(gen), key=dedup_key(gen))
-        deps.metrics.dedup_index.set(len(index))
+        dataset = gen["lineage"]["dataset"]
+        fields = fields_for(deps, dataset, gen["task"])
+        thresholds = deps.dedup_thresholds.get(dataset)
+        await ready(message.partition)
+        decision, entry = index.indexes[message.partition].check(
+            gen["prompt_id"], text_of(gen, fields), scope_of(gen, fields), thresholds)
+        if entry is not None:
+            await sinks.send("dedup-index", entry.record_id, "DedupEntry", to_record(entry, gen["task"], deps.clock()),
+                             partition=message.partition)
+            deps.metrics.dedup_index.set(len(index))
         if isinstance(decision, Duplicate):
             deps.metrics.records.labels(STAGE, f"duplicate_{decision.kind}").inc()
+            deps.metrics.dedup_hits.labels(decision.kind).inc()
             await sinks.outcome(gen["prompt_id"], "DUPLICATE", STAGE, reason=decision.reason,
                                 record_id=decision.of_record, task=gen["task"])
             return

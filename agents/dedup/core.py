@@ -1,19 +1,52 @@
-"""Exact and near-duplicate detection over a bounded window of recent accepted records.
+"""Exact and near-duplicate detection: normalise -> exact hash -> MinHash LSH -> rapidfuzz.
 
-Pure and deterministic: the caller passes records in stream order. Exact duplicates are
-found by content id; near duplicates by rapidfuzz against earlier records that share the
-same answer (a different answer is a different problem, however similar the wording).
-The index is in memory and bounded (FIFO eviction); a persistent index comes later.
+Pure and deterministic: the caller passes records in stream order and the first of a group
+is kept. Each record is compared within its *scope* (a string the caller builds from the
+task's exact-match fields; records of different scopes never match) on its *text*:
+
+1. the text is normalised (NFKC, case-folded, punctuation dropped, digits kept);
+2. an xxh3-128 of scope and normalised text is the record id: an equal id is an exact copy
+   (or, from the same prompt, an at-least-once redelivery to republish with the same id);
+3. a MinHash signature over character n-grams gives one key per LSH band; records sharing
+   a key are candidates, the ones sharing most keys first (at most ``max_candidates``);
+4. a candidate is a near duplicate when rapidfuzz's ``fuzz.ratio`` reaches ``ratio``, or
+   ``fuzz.token_sort_ratio`` reaches ``token_sort`` (reordered words and sentences).
+
+The index can forget its oldest records past ``capacity`` and can be rebuilt from its
+entries (``IndexEntry``), which is what the persistent store replays after a restart.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
+import xxhash
+from rapidfuzz import fuzz
 
-from agents.dedup.normalize import content_id, normalize
+from agents.dedup.minhash import LshParams, MinHasher
+from agents.dedup.normalize import normalize
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Thresholds and LSH shape; the defaults are the benchmark's tuned values for texts of
+    a few hundred characters (docs/BENCHMARKS.md)."""
+
+    ratio: float = 90.0
+    token_sort: float = 90.0
+    max_candidates: int = 32
+    lsh: LshParams = field(default_factory=LshParams)
+    capacity: int = 0  # 0 = keep everything
+
+    def __post_init__(self) -> None:
+        for name in ("ratio", "token_sort"):
+            if not 0 < getattr(self, name) <= 100:
+                raise ValueError(f"{name} must be in (0, 100], got {getattr(self, name)}")
+        if self.max_candidates < 1:
+            raise ValueError("max_candidates must be >= 1")
+        if self.capacity < 0:
+            raise ValueError("capacity must be >= 0 (0 = unbounded)")
 
 
 @dataclass(frozen=True)
@@ -43,52 +76,122 @@ class Duplicate:
 Decision = Unique | Replay | Duplicate
 
 
-@dataclass
-class _Entry:
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the index keeps of one kept record; enough to rebuild it exactly."""
+
+    record_id: str
     prompt_id: str
-    key: str
-    text: str
+    scope: str
+    norm: str  # normalised text
+
+
+def record_id(scope: str, norm: str) -> str:
+    return xxhash.xxh3_128_hexdigest(f"{scope}\x1f{norm}".encode())
+
+
+def scope_hash(scope: str) -> int:
+    return xxhash.xxh3_64_intdigest(scope.encode())
 
 
 class DedupIndex:
-    """Bounded index: content id -> entry, plus normalised texts bucketed by answer."""
+    """In-memory index: ids, normalised texts and LSH buckets of the kept records."""
 
-    def __init__(self, capacity: int = 100_000, similarity: float = 92.0) -> None:
-        if capacity < 1:
-            raise ValueError("capacity must be >= 1")
-        self.capacity = capacity
-        self.similarity = similarity
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._buckets: dict[str, dict[str, str]] = {}  # key -> record_id -> normalised text
+    def __init__(self, params: DedupParams = DedupParams()) -> None:
+        self.params = params
+        self.hasher = MinHasher(params.lsh)
+        self._by_id: dict[str, int] = {}  # record id -> ordinal
+        self._entries: OrderedDict[int, IndexEntry] = OrderedDict()  # ordinal -> entry, oldest first
+        self._buckets: dict[int, int | list[int]] = {}  # band key -> ordinal(s)
+        self._next = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def check(self, prompt_id: str, text: str, key: str) -> Decision:
-        """Decide on one candidate and, if it is unique, remember it."""
-        record_id = content_id(text, key)
-        seen = self._entries.get(record_id)
-        if seen is not None:
-            if seen.prompt_id == prompt_id:
-                return Replay(record_id)
-            return Duplicate(record_id, "exact", record_id, 100.0)
+    def check(self, prompt_id: str, text: str, scope: str = "",
+              thresholds: tuple[float, float] | None = None) -> tuple[Decision, IndexEntry | None]:
+        """Decide on one candidate. A unique one is remembered and its entry returned (the
+        caller persists it); otherwise the entry is None. ``thresholds`` (ratio, token_sort)
+        override the index's for this call (a data set's spec may set its own)."""
         norm = normalize(text)
-        bucket = self._buckets.get(key)
-        if bucket:
-            best = process.extractOne(norm, bucket, scorer=fuzz.ratio, score_cutoff=self.similarity)
-            if best is None:
-                best = process.extractOne(norm, bucket, scorer=fuzz.token_sort_ratio, score_cutoff=self.similarity)
-            if best is not None:
-                return Duplicate(record_id, "near", best[2], best[1])
-        self._add(record_id, prompt_id, key, norm)
-        return Unique(record_id)
+        rid = record_id(scope, norm)
+        seen = self._by_id.get(rid)
+        if seen is not None:
+            if self._entries[seen].prompt_id == prompt_id:
+                return Replay(rid), None
+            return Duplicate(rid, "exact", rid, 100.0), None
+        keys = self._keys(scope, norm)
+        near = self._confirm(norm, self._candidates(keys), thresholds or (self.params.ratio, self.params.token_sort))
+        if near is not None:
+            return Duplicate(rid, "near", near[0], near[1]), None
+        entry = IndexEntry(rid, prompt_id, scope, norm)
+        self._insert(entry, keys)
+        return Unique(rid), entry
 
-    def _add(self, record_id: str, prompt_id: str, key: str, norm: str) -> None:
-        self._entries[record_id] = _Entry(prompt_id, key, norm)
-        self._buckets.setdefault(key, {})[record_id] = norm
-        while len(self._entries) > self.capacity:
-            old_id, old = self._entries.popitem(last=False)
-            bucket = self._buckets[old.key]
-            del bucket[old_id]
-            if not bucket:
-                del self._buckets[old.key]
+    def add(self, entry: IndexEntry) -> None:
+        """Remember a kept record without deciding (rebuilding from the store)."""
+        if entry.record_id in self._by_id:
+            return
+        self._insert(entry, self._keys(entry.scope, entry.norm))
+
+    def entries(self) -> list[IndexEntry]:
+        """Kept records, oldest first."""
+        return list(self._entries.values())
+
+    def _keys(self, scope: str, norm: str) -> list[int]:
+        return self.hasher.band_keys(self.hasher.signature(norm), scope_hash(scope))
+
+    def _candidates(self, keys: list[int]) -> list[int]:
+        hits: Counter[int] = Counter()
+        for key in keys:
+            slot = self._buckets.get(key)
+            if slot is None:
+                continue
+            if isinstance(slot, int):
+                hits[slot] += 1
+            else:
+                hits.update(slot)
+        if len(hits) <= self.params.max_candidates:
+            return list(hits)
+        return [ordinal for ordinal, _ in hits.most_common(self.params.max_candidates)]
+
+    def _confirm(self, norm: str, candidates: list[int], thresholds: tuple[float, float]) -> tuple[str, float] | None:
+        ratio, token_sort = thresholds
+        best: tuple[str, float] | None = None
+        for ordinal in candidates:
+            other = self._entries[ordinal]
+            score = fuzz.ratio(norm, other.norm, score_cutoff=ratio)
+            if not score:
+                score = fuzz.token_sort_ratio(norm, other.norm, score_cutoff=token_sort)
+            if score and (best is None or score > best[1]):
+                best = (other.record_id, score)
+        return best
+
+    def _insert(self, entry: IndexEntry, keys: list[int]) -> None:
+        ordinal = self._next
+        self._next += 1
+        self._by_id[entry.record_id] = ordinal
+        self._entries[ordinal] = entry
+        buckets = self._buckets
+        for key in keys:
+            slot = buckets.get(key)
+            if slot is None:
+                buckets[key] = ordinal
+            elif isinstance(slot, int):
+                buckets[key] = [slot, ordinal]
+            else:
+                slot.append(ordinal)
+        if self.params.capacity and len(self._entries) > self.params.capacity:
+            self._evict()
+
+    def _evict(self) -> None:
+        ordinal, entry = self._entries.popitem(last=False)
+        del self._by_id[entry.record_id]
+        for key in self._keys(entry.scope, entry.norm):  # recomputed: cheaper than keeping them
+            slot = self._buckets[key]
+            if isinstance(slot, int):
+                del self._buckets[key]
+            else:
+                slot.remove(ordinal)
+                if len(slot) == 1:
+                    self._buckets[key] = slot[0]

@@ -1,7 +1,8 @@
 """Verification agent.
 
 Consumes: generations (Generation)
-Produces: verdicts (Verdict, accepted or rejected, with reasons); outcomes (REJECTED); human-review (a
+Produces: verdicts (Verdict, accepted or rejected, with reasons; on the partition of the generation's dedup
+          scope, see agents/dedup/store.py); outcomes (REJECTED); human-review (a
           sample of the verdicts, by the spec's review_fraction)
 State:    none
 Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_quality_score,
@@ -21,6 +22,7 @@ from typing import Any
 
 import faust
 
+from agents.dedup.fields import default_fields, partition_for, scope_of
 from agents.verification import quality, review
 from agents.verification.sandbox import Limits
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
@@ -68,7 +70,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         verdict = {"prompt_id": gen["prompt_id"], "accepted": decision.accepted, "quality_score": decision.score,
                    "threshold": gen["threshold"], "reasons": decision.reasons, "generation": gen,
                    "validators": decision.scores}
-        await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict)
+        fields = deps.dedup_fields.get(dataset, {}).get(gen["task"]) or default_fields(gen["task"])
+        await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict,  # every candidate of a scope meets in one
+                         partition=partition_for(scope_of(gen, fields), deps.partitions))  # dedup index
         if review.sampled(gen["prompt_id"], deps.review_fractions.get(dataset, 0.0)):
             await sinks.send("human-review", gen["prompt_id"], "Verdict", verdict)
             deps.metrics.review_sampled.labels(gen["task"], "accepted" if decision.accepted else "rejected").inc()

@@ -26,10 +26,13 @@ class RecordingSinks(Sinks):
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.partitions: list[tuple[str, int | None]] = []
 
-    async def send(self, role: str, key: str, record_name: str, record: dict[str, Any]) -> None:
+    async def send(self, role: str, key: str, record_name: str, record: dict[str, Any],
+                   partition: int | None = None) -> None:
         data = self.deps.serde.encode(record_name, record)  # must be encodable, as in production
         self.sent.append((role, key, self.deps.serde.decode(data, record_name)[1]))
+        self.partitions.append((role, partition))
 
     def of(self, role: str) -> list[dict[str, Any]]:
         return [r for (ro, _, r) in self.sent if ro == role]
@@ -113,6 +116,22 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
     assert record["lineage"]["accepted_at"] == 1_800_000_000_000
     assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="duplicate_exact") == 1
+    assert count(deps, "synthstream_dedup_hits_total", kind="exact") == 1
+    [entry] = sinks.of("dedup-index")  # the changelog gets the kept record, on the verdict's partition
+    assert entry["record_id"] == record["record_id"] and entry["prompt_id"] == "t-1"
+    assert entry["scope"].startswith(GENERATION["lineage"]["dataset"]) and entry["text"] == entry["text"].lower()
+    assert ("dedup-index", 0) in sinks.partitions
+
+
+def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
+    from agents.dedup.fields import default_fields, partition_for, scope_of
+
+    deps.partitions = 8
+    gens = [dict(GENERATION, prompt_id=f"s{i}", equation=f"2*x + {i} = {i + 4}", answer="2") for i in range(6)]
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in gens])
+    routed = [p for role, p in sinks.partitions if role == "verdicts"]
+    expected = [partition_for(scope_of(g, default_fields(g["task"])), 8) for g in gens]
+    assert routed == expected and len(set(expected)) > 1
 
 
 def test_dedup_republishes_a_redelivered_verdict_with_the_same_id(deps):

@@ -55,11 +55,12 @@ def worker_factory(bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., sub
     """Start `synthstream worker` subprocesses; all of them are stopped at the end of the test."""
     procs: list[subprocess.Popen] = []
 
-    def start(names: TopicNames, spec: Path, metrics_port: int, **env: str) -> subprocess.Popen:
+    def start(names: TopicNames, spec: Path, metrics_port: int, stages: list[str] | None = None,
+              **env: str) -> subprocess.Popen:
         log = tmp_path / f"worker-{len(procs)}.log"
         proc = start_worker(spec, bootstrap, log, {
             "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_METRICS_PORT": str(metrics_port),
-            "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp_path / f"worker-{len(procs)}"), **env})
+            "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp_path / f"worker-{len(procs)}"), **env}, stages)
         proc.log_path = log  # type: ignore[attr-defined]
         procs.append(proc)
         return proc

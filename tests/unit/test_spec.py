@@ -171,3 +171,19 @@ def test_code_params_set_the_sandbox_limits_of_their_task(tmp_path):
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ConfigError, match="timeout_s"):
         load_spec(path)
+
+
+def test_dedup_fields_default_per_family_and_a_task_can_override_them():
+    data = yaml.safe_load(DEMO.read_text())
+    data["tasks"][0]["dedup"] = {"text": ["problem", "response"], "scope": []}
+    data["dedup"] = {"ratio": 95, "token_sort": 93}
+    spec = parse_spec(data)
+    fields = spec.dedup_fields()
+    first = data["tasks"][0]["name"]
+    assert fields[first].text == ("problem", "response") and fields[first].scope == ()
+    others = [t["name"] for t in data["tasks"][1:] if t["name"].startswith("math.")]
+    assert all(fields[t].scope == ("task", "equation", "answer") for t in others)
+    assert (spec.dedup.ratio, spec.dedup.token_sort) == (95, 93)
+    data["tasks"][0]["dedup"] = {"text": ["problme"]}
+    with pytest.raises(ConfigError, match="unknown field"):
+        parse_spec(data)

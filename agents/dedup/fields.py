@@ -1,0 +1,81 @@
+"""Which parts of a generation dedup compares, per task.
+
+A task's ``text`` fields are joined and compared fuzzily; its ``scope`` fields must be equal
+for two records to be compared at all (plus the data set: data sets never dedup each other).
+The family defaults keep apart what differs in substance while its wording is close: two math
+problems with another equation or answer, two code samples for another function, two QA pairs
+on another passage, two dialogues on another topic or in another style. A spec overrides them
+per task (``tasks[].dedup``).
+
+Field paths name a generation's parts: ``problem``, ``response``, ``answer``, ``equation``,
+``messages`` (the whole conversation), ``task``, ``code.prompt``, ``code.completion``,
+``code.entry_point``, ``grounding.question``, ``grounding.answer``, ``grounding.doc_id``,
+``grounding.chunk``, and ``dimensions.<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from agents.dedup.normalize import normalize
+
+FIELDS = ("problem", "response", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
+          "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")
+
+
+def known_field(path: str) -> bool:
+    return path in FIELDS or (path.startswith("dimensions.") and len(path) > len("dimensions."))
+
+
+@dataclass(frozen=True)
+class DedupFields:
+    text: tuple[str, ...]
+    scope: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        bad = [p for p in (*self.text, *self.scope) if not known_field(p)]
+        if bad:
+            raise ValueError(f"unknown dedup field(s) {bad}; expected some of {list(FIELDS)} or dimensions.<name>")
+        if not self.text:
+            raise ValueError("dedup needs at least one text field")
+
+
+DEFAULTS = {
+    "math": DedupFields(("problem",), ("task", "equation", "answer")),
+    "code": DedupFields(("code.completion",), ("task", "code.entry_point", "code.prompt")),
+    "qa": DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk")),
+    "dialogue": DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style")),
+}
+
+
+def default_fields(task: str) -> DedupFields:
+    return DEFAULTS.get(task.split(".", 1)[0], DedupFields(("response",), ("task",)))
+
+
+def value(gen: dict[str, Any], path: str) -> str:
+    """One field of a generation as text ('' when the generation lacks it)."""
+    if path == "messages":
+        return "\n".join(m["content"] for m in gen.get("messages") or [])
+    node: Any = gen
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return ""
+    return str(node)
+
+
+def text_of(gen: dict[str, Any], fields: DedupFields) -> str:
+    return "\n".join(value(gen, p) for p in fields.text)
+
+
+def scope_of(gen: dict[str, Any], fields: DedupFields) -> str:
+    parts = [gen["lineage"]["dataset"], *(normalize(value(gen, p)) for p in fields.scope)]
+    return "\x1f".join(parts)
+
+
+def partition_for(scope: str, partitions: int) -> int:
+    """The partition every candidate of a scope goes to, so that one index owner sees them all."""
+    return xxhash.xxh3_64_intdigest(scope.encode()) % partitions

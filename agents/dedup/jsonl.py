@@ -1,0 +1,109 @@
+"""Deduplicating an existing JSONL data set with the pipeline's core (``synthstream dedup``).
+
+Stream order: the first line of a group is kept, later exact or near copies are dropped; kept
+lines are written back byte for byte. Lines that are not a JSON object or lack the text field
+are not guessed at: they go to the rejects file with their reason, like dropped duplicates
+(with the line or live record they duplicate), so every input line is accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, record_id
+
+
+class BadLine(ValueError):
+    pass
+
+
+def text_field(obj: Any, path: str) -> str:
+    """The text to compare: a string, a list of strings, or a list of chat messages (their
+    contents, in order); ``path`` may be dotted (``metadata.question``)."""
+    if not isinstance(obj, dict):
+        raise BadLine("not a JSON object")
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise BadLine(f"no field {path!r}")
+        node = node[part]
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list) and all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in node):
+        return "\n".join(m["content"] for m in node)
+    if isinstance(node, list) and all(isinstance(s, str) for s in node):
+        return "\n".join(node)
+    raise BadLine(f"field {path!r} is {type(node).__name__}, not text, a list of texts or chat messages")
+
+
+@dataclass
+class Summary:
+    lines: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)  # exact, near, exact_live, near_live
+    invalid: Counter = field(default_factory=Counter)  # reason -> lines
+    live_records: int = 0
+    blank: int = 0  # blank lines carry nothing and are skipped
+
+
+def live_index(entries: Iterable[IndexEntry], params: DedupParams) -> tuple[DedupIndex, dict[str, str]]:
+    """An index holding the live records' texts (scopes dropped: a file has none); returns it and
+    a map from its ids to the live record ids."""
+    index, live = DedupIndex(params), {}
+    for entry in entries:
+        rid = record_id("", entry.norm)
+        index.add(IndexEntry(rid, f"live:{entry.record_id}", "", entry.norm))
+        live[rid] = entry.record_id
+    return index, live
+
+
+def dedup_lines(lines: Iterable[str], text_path: str, out: TextIO, rejects: TextIO,
+                index: DedupIndex | None = None, live: dict[str, str] | None = None,
+                progress: Callable[[Summary], None] | None = None) -> Summary:
+    index = index if index is not None else DedupIndex()
+    live = live or {}
+    summary = Summary(live_records=len(live))
+    first_line: dict[str, int] = {}  # record id -> the line that kept it
+    for number, line in enumerate(_numbered(lines), start=1):
+        summary.lines += 1
+        if not line.strip():
+            summary.blank += 1
+            continue
+        try:
+            text = text_field(json.loads(line), text_path)
+        except json.JSONDecodeError as exc:
+            _reject(rejects, number, "invalid", f"not JSON: {exc.msg} at column {exc.colno}", line, summary)
+        except BadLine as exc:
+            _reject(rejects, number, "invalid", str(exc), line, summary)
+        else:
+            decision, _ = index.check(f"line:{number}", text)  # every line has its own id: never a Replay
+            if isinstance(decision, Duplicate):
+                of = decision.of_record
+                where = {"of_line": first_line[of]} if of in first_line else {"of_live_record": live.get(of, of)}
+                kind = decision.kind + ("" if of in first_line else "_live")
+                summary.dropped[kind] += 1
+                rejects.write(json.dumps({"line": number, "dropped": f"duplicate_{kind}",
+                                          "similarity": round(decision.score, 1), **where, "original": line},
+                                         ensure_ascii=False) + "\n")
+            else:
+                first_line[decision.record_id] = number
+                out.write(line + "\n")
+                summary.kept += 1
+        if progress is not None:
+            progress(summary)
+    return summary
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        yield line.rstrip("\n").rstrip("\r")
+
+
+def _reject(rejects: TextIO, number: int, kind: str, reason: str, line: str, summary: Summary) -> None:
+    summary.invalid[reason if len(reason) < 60 else reason[:57] + "..."] += 1
+    rejects.write(json.dumps({"line": number, "dropped": kind, "reason": reason, "original": line},
+                             ensure_ascii=False) + "\n")

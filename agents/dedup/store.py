@@ -1,0 +1,131 @@
+"""The dedup index's persistence: the ``dedup-index`` changelog topic (kafka-python).
+
+Every record dedup keeps is written to the changelog, on the same partition number as the
+verdict that carried it. Verification routes each verdict to the partition of its dedup scope
+(``fields.partition_for``), so a partition holds whole scopes and whoever consumes verdicts
+partition ``p`` owns the index of partition ``p``. After a restart, a crash or a rebalance, the
+owner replays the changelog partition (from where it last read) before deciding on anything
+from it, so a near duplicate arriving after a restart is still caught, and any number of dedup
+workers share the index without two of them deciding on one scope.
+
+Replaying is cheap per entry (a signature and a few dict inserts, about 40 us) and the log is
+read in big batches; docs/BENCHMARKS.md has the figure for a large partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agents.dedup.core import DedupIndex, DedupParams, IndexEntry
+from streams.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+
+
+def to_record(entry: IndexEntry, task: str, added_at: int) -> dict[str, Any]:
+    return {"record_id": entry.record_id, "prompt_id": entry.prompt_id, "scope": entry.scope, "text": entry.norm,
+            "task": task, "added_at": added_at}
+
+
+def from_record(record: dict[str, Any]) -> IndexEntry:
+    return IndexEntry(record["record_id"], record["prompt_id"], record["scope"], record["text"])
+
+
+@dataclass
+class Replayed:
+    entries: int = 0
+    undecodable: int = 0
+    next_offset: int = 0
+    seconds: float = 0.0
+
+
+def read_changelog(bootstrap: str, topic: str, serde: Any, partitions: list[int] | None = None,
+                   start: dict[int, int] | None = None, timeout_s: float = 120.0,
+                   stats: dict[int, Replayed] | None = None) -> Iterator[tuple[int, IndexEntry]]:
+    """Yield ``(partition, entry)`` from ``start`` (default: the beginning) up to the end offsets
+    taken when reading starts. ``stats`` gets each partition's counts and next offset."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", client_id="synthstream-dedup-replay",
+                             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+    stats = {} if stats is None else stats
+    try:
+        available = consumer.partitions_for_topic(topic) or set()
+        wanted = sorted(available if partitions is None else set(partitions) & available)
+        parts = [TopicPartition(topic, p) for p in wanted]
+        if not parts:
+            return
+        consumer.assign(parts)
+        begin = consumer.beginning_offsets(parts)
+        end = consumer.end_offsets(parts)
+        for tp in parts:
+            offset = max((start or {}).get(tp.partition, 0), begin[tp])
+            consumer.seek(tp, offset)
+            stats[tp.partition] = Replayed(next_offset=offset)
+        remaining = {tp for tp in parts if stats[tp.partition].next_offset < end[tp]}
+        started = time.monotonic()
+        deadline = started + timeout_s
+        while remaining and time.monotonic() < deadline:
+            for tp, messages in consumer.poll(timeout_ms=500, max_records=20_000).items():
+                st = stats[tp.partition]
+                for msg in messages:
+                    if msg.offset >= end[tp]:
+                        break
+                    st.next_offset = msg.offset + 1
+                    try:
+                        _, record = serde.decode(msg.value, "DedupEntry")
+                    except DecodeError as exc:
+                        st.undecodable += 1
+                        logger.warning("dedup replay: skipping undecodable %s[%d]@%d: %s", topic, tp.partition,
+                                       msg.offset, exc)
+                        continue
+                    st.entries += 1
+                    yield tp.partition, from_record(record)
+                if consumer.position(tp) >= end[tp]:
+                    st.next_offset = max(st.next_offset, end[tp])
+                    remaining.discard(tp)
+        for tp in parts:
+            stats[tp.partition].seconds = time.monotonic() - started
+        if remaining:
+            raise TimeoutError(f"dedup replay: {topic} partitions {sorted(tp.partition for tp in remaining)} "
+                               f"not read to the end within {timeout_s:.0f}s")
+    finally:
+        consumer.close()
+
+
+class PartitionedIndex:
+    """One DedupIndex per owned partition, each caught up from the changelog before use."""
+
+    def __init__(self, params: DedupParams, bootstrap: str | None, topic: str, serde: Any) -> None:
+        self.params, self.bootstrap, self.topic, self.serde = params, bootstrap, topic, serde
+        self.indexes: dict[int, DedupIndex] = {}
+        self.read_to: dict[int, int] = {}  # partition -> next changelog offset to replay
+        self.stale: set[int] = set()  # partitions (re)assigned since their last catch-up
+
+    def __len__(self) -> int:
+        return sum(len(i) for i in self.indexes.values())
+
+    def mark_stale(self, partitions: set[int] | None = None) -> None:
+        """After a rebalance: another worker may have added entries meanwhile."""
+        self.stale |= set(self.indexes) if partitions is None else partitions
+
+    def ready(self, partition: int) -> bool:
+        return partition in self.indexes and partition not in self.stale
+
+    def catch_up(self, partition: int) -> Replayed:
+        """Blocking: replay the changelog partition from where this index last read it."""
+        index = self.indexes.setdefault(partition, DedupIndex(self.params))
+        stats: dict[int, Replayed] = {}
+        if self.bootstrap is not None:
+            for _, entry in read_changelog(self.bootstrap, self.topic, self.serde, [partition],
+                                           {partition: self.read_to.get(partition, 0)}, stats=stats):
+                index.add(entry)
+        done = stats.get(partition, Replayed(next_offset=self.read_to.get(partition, 0)))
+        self.read_to[partition] = done.next_offset
+        self.stale.discard(partition)
+        return done

@@ -1,0 +1,226 @@
+"""Dedup benchmark: precision, recall, speed and memory of agents/dedup on a planted corpus.
+
+    .venv/bin/python benchmarks/bench_dedup.py            # 5k, 50k and 1M records (about 15 min)
+    .venv/bin/python benchmarks/bench_dedup.py --sizes 5000,50000
+
+One run, one core, same corpus (benchmarks/dedup_corpus.py, seed 7) for every contender:
+
+1. at the smallest size, rapidfuzz brute force (``process.cdist`` of every record against every
+   earlier one, same scorers and thresholds): the recall LSH candidate generation can reach;
+2. at 50k, the MinHash implementations inside the same index (own numpy, rensa, datasketch:
+   same LSH shape, so the same recall is expected) and datasketch's own MinHashLSH;
+3. at every size, synthstream's index: precision, recall, records/s, index bytes per record
+   (resident memory growth while building) and p99 latency of one ``check``.
+
+The last line is ``dedup: recall R precision P rate N rec/s bytes B/record p99 L ms`` for the
+largest size. Goals: R >= 0.99, P >= 0.995, >= 1,500 rec/s, <= 8 KB/record, p99 < 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dedup_corpus import Corpus  # noqa: E402
+
+from agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
+from agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
+from agents.dedup.normalize import normalize  # noqa: E402
+
+
+@dataclass
+class Score:
+    name: str
+    n: int
+    recall: float
+    precision: float
+    rate: float
+    p99_ms: float
+    bytes_per_record: float | None = None
+
+    def line(self) -> str:
+        mem = f"  {self.bytes_per_record:7.0f} B/rec" if self.bytes_per_record is not None else ""
+        return (f"{self.name:<34} n={self.n:>8}  recall {self.recall:.4f}  precision {self.precision:.4f}  "
+                f"{self.rate:8.0f} rec/s  p99 {self.p99_ms:6.2f} ms{mem}")
+
+
+def truth(groups: list[int]) -> np.ndarray:
+    seen: set[int] = set()
+    dup = np.zeros(len(groups), dtype=bool)
+    for i, g in enumerate(groups):
+        dup[i] = g in seen
+        seen.add(g)
+    return dup
+
+
+def score(name: str, dropped: np.ndarray, is_dup: np.ndarray, seconds: float, lat: np.ndarray,
+          bytes_per_record: float | None = None) -> Score:
+    tp = int((dropped & is_dup).sum())
+    return Score(name, len(is_dup), tp / max(1, int(is_dup.sum())), tp / max(1, int(dropped.sum())),
+                 len(is_dup) / seconds, float(np.percentile(lat, 99) * 1000), bytes_per_record)
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_index(name: str, texts: list[str], is_dup: np.ndarray, params: DedupParams,
+              hasher: object | None = None, progress: bool = True) -> Score:
+    gc.collect()
+    before = rss()
+    index = DedupIndex(params)
+    if hasher is not None:
+        index.hasher = hasher  # same index, another MinHash implementation
+    dropped = np.zeros(len(texts), dtype=bool)
+    lat = np.zeros(len(texts))
+    clock = time.perf_counter
+    start = clock()
+    for i, text in enumerate(texts):
+        t0 = clock()
+        decision, _ = index.check(str(i), text)
+        lat[i] = clock() - t0
+        dropped[i] = isinstance(decision, Duplicate)
+        if progress and i and i % 100_000 == 0:
+            print(f"  {name}: {i:,} records, {i / (clock() - start):.0f} rec/s", file=sys.stderr, flush=True)
+    seconds = clock() - start
+    grown = rss() - before
+    return score(name, dropped, is_dup, seconds, lat, grown / max(1, len(index)))
+
+
+class DatasketchHasher(MinHasher):
+    """datasketch's MinHash (``update_batch``) over the same shingles."""
+
+    def __init__(self, params: LshParams) -> None:
+        super().__init__(params)
+        from datasketch import MinHash
+        self._cls = MinHash
+
+    def signature(self, norm: str) -> np.ndarray:
+        n = self.params.ngram
+        grams = [norm[i:i + n].encode() for i in range(max(1, len(norm) - n + 1))]
+        m = self._cls(num_perm=self.params.num_perm, seed=self.params.seed)
+        m.update_batch(grams)
+        return m.hashvalues.astype(np.uint32)
+
+
+def run_datasketch_lsh(texts: list[str], is_dup: np.ndarray, threshold: float, num_perm: int, ngram: int) -> Score:
+    """datasketch's own pipeline: MinHash + MinHashLSH, a candidate means a duplicate."""
+    from datasketch import MinHash, MinHashLSH
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    dropped = np.zeros(len(texts), dtype=bool)
+    lat = np.zeros(len(texts))
+    start = time.perf_counter()
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        norm = normalize(text)
+        m = MinHash(num_perm=num_perm)
+        m.update_batch([norm[j:j + ngram].encode() for j in range(max(1, len(norm) - ngram + 1))])
+        if lsh.query(m):
+            dropped[i] = True
+        else:
+            lsh.insert(str(i), m)
+        lat[i] = time.perf_counter() - t0
+    return score(f"datasketch MinHashLSH t={threshold}", dropped, is_dup, time.perf_counter() - start, lat)
+
+
+def run_brute_force(texts: list[str], is_dup: np.ndarray, params: DedupParams) -> Score:
+    """Every record against every earlier kept one with the same scorers (rapidfuzz cdist)."""
+    from rapidfuzz import fuzz, process
+    norms = [normalize(t) for t in texts]
+    start = time.perf_counter()
+    ratio = process.cdist(norms, norms, scorer=fuzz.ratio, score_cutoff=params.ratio, dtype=np.uint8, workers=1)
+    token = process.cdist(norms, norms, scorer=fuzz.token_sort_ratio, score_cutoff=params.token_sort,
+                          dtype=np.uint8, workers=1)
+    match = (ratio > 0) | (token > 0)
+    dropped = np.zeros(len(texts), dtype=bool)
+    kept: list[int] = []
+    for i in range(len(texts)):
+        if kept and match[i, kept].any():
+            dropped[i] = True
+        else:
+            kept.append(i)
+    seconds = time.perf_counter() - start
+    return score("rapidfuzz brute force (cdist)", dropped, is_dup, seconds, np.full(len(texts), seconds / len(texts)))
+
+
+SHAPES = [(7, 14, 8), (7, 20, 13), (7, 9, 13), (7, 32, 4), (7, 16, 4), (7, 8, 4), (7, 16, 2), (3, 16, 4),
+          (5, 16, 4), (9, 16, 4)]
+
+
+def tune(texts: list[str], is_dup: np.ndarray, base: DedupParams) -> None:
+    """Recall and speed of LSH shapes; the first two are presets made for web pages."""
+    for ngram, bands, rows in SHAPES:
+        lsh = LshParams(ngram=ngram, bands=bands, rows=rows)
+        params = DedupParams(ratio=base.ratio, token_sort=base.token_sort, max_candidates=base.max_candidates, lsh=lsh)
+        result = run_index(f"ngram {ngram}, {bands:>2} x {rows:>2}", texts, is_dup, params, progress=False)
+        print(result.line(), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="5000,50000,1000000", help="comma-separated corpus sizes")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-contenders", action="store_true", help="only synthstream's index")
+    parser.add_argument("--tune", action="store_true",
+                        help="instead: recall and speed of several LSH shapes (ngram x bands x rows) at the first size")
+    parser.add_argument("--lsh", help="ngram,bands,rows instead of the defaults (e.g. 7,16,4)")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    params = DedupParams()
+    if args.lsh:
+        ngram, bands, rows = (int(v) for v in args.lsh.split(","))
+        params = DedupParams(lsh=LshParams(ngram=ngram, bands=bands, rows=rows))
+    lsh = params.lsh
+    print(f"params: ngram {lsh.ngram}, {lsh.bands} bands x {lsh.rows} rows, ratio >= {params.ratio}, "
+          f"token_sort >= {params.token_sort}, max_candidates {params.max_candidates}; "
+          f"P(candidate | J=0.5/0.7/0.9) = {lsh.candidate_probability(0.5):.3f}/"
+          f"{lsh.candidate_probability(0.7):.3f}/{lsh.candidate_probability(0.9):.3f}")
+    t0 = time.perf_counter()
+    corpus = list(Corpus(seed=args.seed).records(sizes[-1]))
+    print(f"corpus: {len(corpus):,} records in {time.perf_counter() - t0:.1f} s, "
+          f"mean {np.mean([len(t) for t, _ in corpus[:100_000]]):.0f} chars", flush=True)
+    if args.tune:
+        tune([t for t, _ in corpus[:sizes[0]]], truth([g for _, g in corpus[:sizes[0]]]), params)
+        return
+    results: list[Score] = []
+    for n in sizes:
+        texts = [t for t, _ in corpus[:n]]
+        is_dup = truth([g for _, g in corpus[:n]])
+        print(f"-- {n:,} records, {int(is_dup.sum()):,} planted duplicates", flush=True)
+        if not args.skip_contenders and n <= 5_000:
+            print(run_brute_force(texts, is_dup, params).line(), flush=True)
+        if not args.skip_contenders and n == 50_000 or (n == sizes[0] and n < 50_000 and not args.skip_contenders
+                                                        and 50_000 not in sizes):
+            contenders = (("rensa RMinHash (chosen)", MinHasher(lsh)), ("own numpy MinHash", NumpyMinHasher(lsh)),
+                          ("datasketch MinHash", DatasketchHasher(lsh)))
+            norms = [normalize(t) for t in texts[:10_000]]
+            for name, hasher in contenders:
+                t0 = time.perf_counter()
+                for norm in norms:
+                    hasher.signature(norm)
+                print(f"signature only, {name}: {(time.perf_counter() - t0) / len(norms) * 1e6:.1f} us/record",
+                      flush=True)
+            for name, hasher in contenders[1:]:
+                print(run_index(f"index + {name}", texts, is_dup, params, hasher, progress=False).line(), flush=True)
+            print(run_datasketch_lsh(texts, is_dup, 0.5, 128, lsh.ngram).line(), flush=True)
+        ours = run_index("synthstream (rensa MinHash)", texts, is_dup, params)
+        print(ours.line(), flush=True)
+        results.append(ours)
+    last = results[-1]
+    print(f"dedup: recall {last.recall:.4f} precision {last.precision:.4f} rate {last.rate:.0f} rec/s "
+          f"bytes {last.bytes_per_record:.0f}/record p99 {last.p99_ms:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()

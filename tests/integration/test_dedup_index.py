@@ -1,0 +1,112 @@
+"""The dedup index survives a crash and is shared by several workers (real broker, real workers).
+
+Verdicts are published the way verification publishes them (on the partition of their dedup
+scope). A first dedup worker accepts originals and is killed with SIGKILL; two fresh workers
+(new processes, new data dirs) then share the partitions, replay the changelog, and must
+catch near duplicates of what the dead one accepted, in every partition. The JSONL command
+then deduplicates a file against the same live index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agents.dedup.fields import default_fields, partition_for, scope_of
+from streams.outcomes import OutcomeWatcher
+from streams.producer import make_producer
+from streams.serde import registry
+from tests.integration.conftest import free_port, wait_until
+from tests.integration.test_pipeline import metric, scrape
+from tests.records import GENERATION, VERDICT
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "specs" / "procedural.yaml"
+PLACES = ("orchard", "harbour", "bakery", "library", "garage", "meadow", "station", "market")
+
+
+def verdict(i: int, prompt_id: str, wording: str) -> dict:
+    """A math verdict whose scope (equation, answer) is its own: 2*x + i = 2*2 + i."""
+    problem = (f"{wording} In the {PLACES[i % 8]} number {i}, a crate holds x pears; two crates and {i} loose "
+               f"pears make {4 + i} pears. Solve 2*x + {i} = {4 + i} for x.")
+    gen = dict(GENERATION, prompt_id=prompt_id, problem=problem, equation=f"2*x + {i} = {4 + i}", answer="2",
+               lineage=dict(GENERATION["lineage"], dataset="dedup-it"))
+    return dict(VERDICT, prompt_id=prompt_id, generation=gen)
+
+
+def publish(producer, names, serde, verdicts: list[dict], partitions: int = 4) -> list[str]:
+    for v in verdicts:
+        gen = v["generation"]
+        p = partition_for(scope_of(gen, default_fields(gen["task"])), partitions)
+        producer.send(names.verdicts, key=v["prompt_id"].encode(), value=serde.encode("Verdict", v), partition=p)
+    producer.flush()
+    return [v["prompt_id"] for v in verdicts]
+
+
+def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_index(names, bootstrap, worker_factory,
+                                                                                     tmp_path):
+    serde = registry()
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    producer = make_producer(bootstrap)
+    fast = {"SYNTHSTREAM_WORKER_SESSION_TIMEOUT_S": "6"}
+    try:
+        first = worker_factory(names, SPEC, free_port(), ["dedup"], **fast)
+        originals = publish(producer, names, serde, [verdict(i, f"o{i}", "Work it out step by step.")
+                                                     for i in range(24)])
+        pending = set(originals)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 90), \
+            f"no outcome for {sorted(pending)}; log:\n{first.log_path.read_text()[-3000:]}"
+        assert all(watcher.outcomes[p] == "ACCEPTED" for p in originals)
+        used = {partition_for(scope_of(verdict(i, "x", "")["generation"], default_fields("math.linear")), 4)
+                for i in range(24)}
+        assert used == {0, 1, 2, 3}  # the test covers every partition's index
+        time.sleep(1.5)  # the changelog sends are flushed on the producer's linger (50 ms)
+        os.killpg(first.pid, signal.SIGKILL)  # a crash: no shutdown, no final commit
+        first.wait(timeout=10)
+
+        ports = free_port(), free_port()
+        a = worker_factory(names, SPEC, ports[0], ["dedup"], **fast)
+        b = worker_factory(names, SPEC, ports[1], ["dedup"], **fast)
+        near = publish(producer, names, serde, [verdict(i, f"n{i}", "Work it out step by step, please!")
+                                                for i in range(24)])
+        fresh = publish(producer, names, serde, [verdict(100 + i, f"f{i}", "Work it out.") for i in range(4)])
+        pending = set(near) | set(fresh)
+        logs = lambda: "\n".join(p.log_path.read_text()[-2000:] for p in (a, b))  # noqa: E731
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
+            f"no outcome for {sorted(pending)}; logs:\n{logs()}"
+    finally:
+        producer.close()
+        watcher.close()
+    missed = {p: watcher.outcomes[p] for p in near if watcher.outcomes[p] != "DUPLICATE"}
+    assert not missed, f"near duplicates accepted after the restart: {missed}\n{logs()}"
+    assert all(watcher.outcomes[p] == "ACCEPTED" for p in fresh)
+    # the two new workers rebuilt their partitions from the changelog and hold all of it between them
+    metrics = [scrape(port) for port in ports]
+    assert all(metric(m, "synthstream_dedup_replay_seconds_count") >= 1 for m in metrics)
+    assert sum(metric(m, "synthstream_dedup_index_records") for m in metrics) == 28
+    assert sum(metric(m, "synthstream_dedup_hits_total", kind="near") for m in metrics) == 24
+
+    # the same live index, from the command line
+    lines = [{"id": "old", "text": verdict(3, "x", "Please work it out step by step.")["generation"]["problem"]},
+             {"id": "new", "text": "A completely different question about trains leaving stations at noon."},
+             {"id": "copy", "text": "A completely different question about TRAINS leaving stations at noon!"}]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=names.prefix, COLUMNS="200")
+    done = subprocess.run([sys.executable, "-m", "streams.cli", "dedup", "--in", str(src), "--out", str(out),
+                           "--against-index"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["new"]
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["dropped"]) for r in rejects] == [(1, "duplicate_near_live"), (3, "duplicate_exact")]
+    assert rejects[0]["of_live_record"] and rejects[1]["of_line"] == 2
+    assert "kept 1, dropped 2 duplicates (1 exact, 1 near live) against 28 live records" in done.stderr
