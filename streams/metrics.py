@@ -15,6 +15,7 @@ OUTCOMES = {
 }
 DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
                        "backend_rejected", "backend_exhausted")
+BIAS_DETECTORS = ("gendered_share", "male_share", "refusal_share", "boilerplate_share", "non_english_share")
 SANDBOX_MODES = ("bwrap", "unsafe", "refuse")
 SANDBOX_RESULTS = ("passed", "tests_failed", "timeout", "runtime_error", "sandbox_unavailable", "sandbox_failure",
                    "code_missing", "unparseable")
@@ -61,6 +62,21 @@ class Metrics:
         self.bias_jsd = Gauge(
             "synthstream_bias_jsd", "Jensen-Shannon divergence (base 2) of the last window against the targets.",
             ["dimension"], registry=registry)
+        self.bias_length_psi = Gauge(
+            "synthstream_bias_length_psi", "PSI of response lengths in the last window against the reference window.",
+            registry=registry)
+        self.diversity_distinct = Gauge(
+            "synthstream_diversity_distinct_ratio", "Distinct word n-grams over all n-grams in the last window (distinct-n).",
+            ["n"], registry=registry)
+        self.diversity_compression = Gauge(
+            "synthstream_diversity_compression_ratio", "Raw bytes over zlib bytes of the last window's responses "
+            "(higher is more repetitive).", registry=registry)
+        self.diversity_opening = Gauge(
+            "synthstream_diversity_top_opening_ratio", "Share of the last window's responses opening with its most "
+            "common first three words.", registry=registry)
+        self.bias_detector = Gauge(
+            "synthstream_bias_detector_ratio", "Detector shares in the last window (gendered, male among gendered, "
+            "refusal, boilerplate, non-English).", ["detector"], registry=registry)
         self.bias_windows = Counter(
             "synthstream_bias_windows", "Bias windows closed, by what closed them.",
             ["closed_by"], registry=registry)
@@ -117,6 +133,10 @@ class Metrics:
             self.quality.labels(task)
         for kind in ("exact", "near"):
             self.dedup_hits.labels(kind)
+        for n in ("1", "2", "3"):
+            self.diversity_distinct.labels(n)
+        for detector in BIAS_DETECTORS:
+            self.bias_detector.labels(detector)
         for closed_by in ("count", "time", "idle"):
             self.bias_windows.labels(closed_by)
         for mode in SANDBOX_MODES:

@@ -69,6 +69,8 @@ class WorkerSettings(BaseSettings):
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "
                                      "answering (a crash) before its partitions move to the others")
+    bias_warn: float = Field(0.1, gt=0, description="PSI at which a dimension (or the length distribution) warns")
+    bias_critical: float = Field(0.2, gt=0, description="PSI at which it is critical")
     bias_window_records: int = 200
     bias_window_seconds: float = 60.0
     bias_idle_flush_seconds: float = 3.0

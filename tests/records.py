@@ -37,7 +37,12 @@ ACCEPTED = {"record_id": "f" * 32, "prompt_id": "t-1", "task": "math.linear",
             "validators": VALIDATORS}
 BIAS = {"dataset": "t", "window_start": 1, "window_end": 2, "records": 3, "closed_by": "count",
         "dimensions": [{"dimension": "task", "observed": {"a": 1.0}, "target": {"a": 1.0}, "psi": 0.0,
-                        "jsd": 0.0, "status": "ok"}]}
+                        "jsd": 0.0, "status": "ok"}],
+        "length_bins": {"100-200": 0.75, "200-400": 0.25}, "length_psi": 0.02, "length_status": "ok",
+        "diversity": {"mean_length": 150.0, "distinct_1": 0.5, "distinct_2": 0.8, "distinct_3": 0.9,
+                      "compression_ratio": 2.5, "top_opening": "to solve the", "top_opening_share": 0.4},
+        "detectors": {"gendered_share": 0.1, "refusal_share": 0.0}}
+BIAS_ADDED = {"length_bins": {}, "length_psi": None, "length_status": "no_target", "diversity": None, "detectors": {}}
 DEAD = {"stage": "generation", "reason": "corrupt", "detail": "bad", "source_topic": "x", "source_partition": 0,
         "source_offset": 5, "original_key": b"k", "original_value": b"\x00\xff", "prompt_id": None,
         "failed_at": 1_700_000_000_000}

@@ -5,7 +5,10 @@ Consumes: accepted-records (AcceptedRecord); review-labels (through review_agent
 Produces: bias-reports (BiasReport, key dataset), one per closed window
 State:    one in-memory BiasWindow per dataset (a window in progress is lost on restart)
 Metrics:  synthstream_bias_share_ratio, synthstream_bias_target_ratio, synthstream_bias_psi,
-          synthstream_bias_jsd, synthstream_bias_windows_total, synthstream_stage_records_total{stage="bias"}
+          synthstream_bias_jsd, synthstream_bias_length_psi, synthstream_diversity_distinct_ratio{n},
+          synthstream_diversity_compression_ratio, synthstream_diversity_top_opening_ratio,
+          synthstream_bias_detector_ratio{detector}, synthstream_bias_windows_total,
+          synthstream_stage_records_total{stage="bias"}
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         if dataset not in windows:
             windows[dataset] = BiasWindow(dataset, deps.targets.get(dataset, {}),
                                           max_records=deps.worker.bias_window_records,
-                                          window_ms=int(deps.worker.bias_window_seconds * 1000))
+                                          window_ms=int(deps.worker.bias_window_seconds * 1000),
+                                          warn=deps.worker.bias_warn, critical=deps.worker.bias_critical)
         return windows[dataset]
 
     async def publish(report: WindowReport) -> None:
@@ -43,6 +47,15 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             if dim.psi is not None:
                 m.bias_psi.labels(dim.dimension).set(dim.psi)
                 m.bias_jsd.labels(dim.dimension).set(dim.jsd)
+        if report.length_psi is not None:
+            m.bias_length_psi.set(report.length_psi)
+        if report.diversity is not None:
+            for n in ("1", "2", "3"):
+                m.diversity_distinct.labels(n).set(report.diversity[f"distinct_{n}"])
+            m.diversity_compression.set(report.diversity["compression_ratio"])
+            m.diversity_opening.set(report.diversity["top_opening_share"])
+        for name, value in report.detectors.items():
+            m.bias_detector.labels(name).set(value)
         m.bias_windows.labels(report.closed_by).inc()
         await sinks.send("bias-reports", report.dataset, "BiasReport", asdict(report))
 
@@ -52,7 +65,8 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         dims = dict(record["dimensions"], task=record["task"])
         ts = record["lineage"]["accepted_at"] or deps.clock()
         last_seen[dataset] = deps.clock()
-        for report in window_for(dataset).add(dims, ts):
+        response = "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
+        for report in window_for(dataset).add(dims, ts, response, is_code=bool(record.get("code"))):
             await publish(report)
         deps.metrics.records.labels(STAGE, "observed").inc()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+from agents.bias.text_stats import TextWindow
 
 EPS = 1e-4
 WARN, CRITICAL = 0.1, 0.2
@@ -60,6 +62,11 @@ class WindowReport:
     records: int
     closed_by: str
     dimensions: list[DimensionReport] = field(default_factory=list)
+    length_bins: dict[str, float] = field(default_factory=dict)
+    length_psi: float | None = None  # against the reference window; None for the reference itself
+    length_status: str = "no_target"
+    diversity: dict[str, float | str] | None = None
+    detectors: dict[str, float] = field(default_factory=dict)
 
 
 class BiasWindow:
@@ -71,6 +78,8 @@ class BiasWindow:
         self.max_records, self.window_ms = max_records, window_ms
         self.warn, self.critical = warn, critical
         self._counts: dict[str, Counter[str]] = {}
+        self._text = TextWindow()
+        self.reference_bins: dict[str, float] | None = None  # response lengths of the first window
         self._n = 0
         self._start: int | None = None
         self._last: int | None = None
@@ -79,8 +88,10 @@ class BiasWindow:
     def pending(self) -> int:
         return self._n
 
-    def add(self, dims: dict[str, str], ts_ms: int) -> list[WindowReport]:
-        """Count one record; returns the windows this closed (zero, one or two)."""
+    def add(self, dims: dict[str, str], ts_ms: int, response: str | None = None,
+            is_code: bool = False) -> list[WindowReport]:
+        """Count one record (and its response's text, when given); returns the windows this
+        closed (zero, one or two)."""
         closed = []
         if self._start is not None and ts_ms >= self._start + self.window_ms:
             closed.append(self.flush("time", self._start + self.window_ms))
@@ -88,6 +99,8 @@ class BiasWindow:
             self._start = ts_ms
         for dim, cat in dims.items():
             self._counts.setdefault(dim, Counter())[cat] += 1
+        if response is not None:
+            self._text.add(response, is_code)
         self._n += 1
         self._last = ts_ms if self._last is None else max(self._last, ts_ms)
         if self._n >= self.max_records:
@@ -107,5 +120,16 @@ class BiasWindow:
             j = jsd(observed, target) if target else None
             report.dimensions.append(DimensionReport(dim, observed, dict(target), p, j,
                                                      status(p, self.warn, self.critical)))
+        text = self._text.close()
+        if text is not None:
+            report.length_bins = text.length_bins
+            if self.reference_bins is None:
+                self.reference_bins = text.length_bins
+            else:
+                report.length_psi = psi(text.length_bins, self.reference_bins)
+                report.length_status = status(report.length_psi, self.warn, self.critical)
+            report.diversity = {k: v for k, v in asdict(text).items() if k not in ("length_bins", "detectors")}
+            report.detectors = text.detectors
         self._counts, self._n, self._start, self._last = {}, 0, None, None
+        self._text = TextWindow()
         return report

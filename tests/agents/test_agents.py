@@ -253,3 +253,23 @@ def test_a_code_task_runs_under_the_sandbox_limits_its_spec_sets(deps, sandbox):
     limited, default = sinks.of("verdicts")
     assert not limited["accepted"] and limited["reasons"][0].startswith("timeout: wall deadline of 1.0s")
     assert default["accepted"], default["reasons"]
+
+
+def test_bias_reports_shares_lengths_diversity_and_detectors_and_sets_the_gauges(deps):
+    from agents.bias import agent as bias_agent
+    from tests.records import ACCEPTED
+
+    deps.worker = deps.worker.model_copy(update={"bias_window_records": 4})
+    deps.targets = {"t": {"task": {"math.linear": 1.0}}}
+    answers = ["I'm sorry, I cannot help with that.", "She solved it: x = 2.", "x = 2", "He checks: 2*2 + 1 = 5."]
+    records = [dict(ACCEPTED, record_id=f"{i:032x}", prompt_id=f"p{i}",
+                    messages=[{"role": "user", "content": "Solve 2x + 1 = 5"}, {"role": "assistant", "content": a}])
+               for i, a in enumerate(answers)]
+    sinks = run_agent(bias_agent.register, deps, [deps.serde.encode("AcceptedRecord", r) for r in records])
+    [report] = sinks.of("bias-reports")
+    assert report["records"] == 4 and report["length_bins"] and report["length_psi"] is None  # the reference
+    assert report["diversity"]["distinct_1"] > 0 and report["diversity"]["top_opening_share"] == 0.25
+    assert report["detectors"]["refusal_share"] == 0.25 and report["detectors"]["male_share"] == 0.5
+    assert count(deps, "synthstream_bias_detector_ratio", detector="refusal_share") == 0.25
+    assert count(deps, "synthstream_diversity_distinct_ratio", n="1") == report["diversity"]["distinct_1"]
+    assert count(deps, "synthstream_bias_psi", dimension="task") == 0.0

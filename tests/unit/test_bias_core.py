@@ -50,3 +50,56 @@ def test_flush_of_empty_window_is_none():
     assert w.flush("idle", 5) is None
     w.add({"t": "a"}, 1)
     assert w.flush("idle", 5).closed_by == "idle"
+
+
+# ---- text statistics --------------------------------------------------------------------------
+from agents.bias.text_stats import TextWindow, length_bin, looks_english  # noqa: E402
+
+
+def test_length_bins_are_log_spaced_and_cover_everything():
+    assert [length_bin(n) for n in (0, 24, 25, 99, 100, 6399, 6400, 10**6)] == [
+        "0-25", "0-25", "25-50", "50-100", "100-200", "3200-6400", "6400+", "6400+"]
+
+
+def test_distinct_n_compression_and_openings():
+    w = TextWindow()
+    for i in range(10):
+        w.add("To solve the equation we subtract five from both sides and divide by three.")
+    same = w.close()
+    assert same.distinct_1 == pytest.approx(13 / 130) and same.distinct_3 == pytest.approx(11 / 110)
+    assert same.top_opening == "to solve the" and same.top_opening_share == 1.0
+    varied = TextWindow()
+    for i in range(10):
+        varied.add(f"Answer {i}: the value is {i * 7919 % 1000} because {['cats', 'rivers', 'trains'][i % 3]} "
+                   f"move {['north', 'south', 'fast', 'slowly', 'together'][i % 5]} in case {i}.")
+    div = varied.close()
+    assert div.distinct_1 > same.distinct_1 and div.distinct_3 > same.distinct_3
+    assert same.compression_ratio > div.compression_ratio > 1  # repetition compresses better
+    assert div.top_opening_share == pytest.approx(0.1)
+    assert TextWindow().close() is None
+
+
+def test_detectors():
+    w = TextWindow()
+    w.add("He gave his sister the book, and she thanked him.")  # 3 male, 2 female
+    w.add("I'm sorry, but I cannot help with that request.")
+    w.add("Great question! I hope this helps with your homework today, friend.")
+    w.add("Der Hund läuft über die Straße, während die Kinder im Garten spielen und lachen.")
+    w.add("def f(x):\n    return x * 2  # no prose at all here, which is fine", is_code=True)
+    d = w.close().detectors
+    assert d["gendered_share"] == pytest.approx(1 / 5) and d["male_share"] == pytest.approx(3 / 5)
+    assert d["refusal_share"] == pytest.approx(1 / 5) and d["boilerplate_share"] == pytest.approx(1 / 5)
+    assert d["non_english_share"] == pytest.approx(1 / 4)  # the code is not judged; the German is caught
+    assert looks_english("ok", ["ok"]) is None
+
+
+def test_length_psi_against_the_first_window():
+    w = BiasWindow("d", {}, max_records=50)
+    short, long_ = "x = 3. " * 5, "Step: we move every term and check the result again. " * 12
+    [first] = [r for i in range(50) for r in w.add({}, i, short if i % 2 else long_)]
+    assert first.length_psi is None and first.length_status == "no_target" and first.diversity is not None
+    [same] = [r for i in range(50) for r in w.add({}, 100 + i, short if i % 2 else long_)]
+    assert same.length_psi == pytest.approx(0.0) and same.length_status == "ok"
+    [drifted] = [r for i in range(50) for r in w.add({}, 200 + i, long_ if i % 10 else short)]
+    assert drifted.length_psi > 0.2 and drifted.length_status == "critical"
+    assert w.reference_bins == first.length_bins

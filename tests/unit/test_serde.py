@@ -149,6 +149,21 @@ def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
     assert len(checked) == 3  # Generation 6c3b…, Verdict 2277… and e692…
 
 
+def test_old_bias_reports_decode_with_the_text_statistics_defaulted(reg):
+    import io
+
+    from fastavro import schemaless_writer
+
+    from tests.records import BIAS_ADDED
+
+    [old] = [o for o in reg.historical() if o.name == "BiasReport"]
+    written = {k: v for k, v in SAMPLES["BiasReport"].items() if k not in BIAS_ADDED}
+    buf = io.BytesIO()
+    schemaless_writer(buf, old.parsed, written)
+    assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), "BiasReport") == ("BiasReport",
+                                                                                    dict(written, **BIAS_ADDED))
+
+
 def test_a_changed_schema_keeps_its_previous_version():
     """When this fails, a schema changed: copy the previous version's canonical form into
     schemas/history/<Name>.<old fingerprint>.avsc (so data already written stays readable) and
