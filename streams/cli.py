@@ -213,7 +213,13 @@ def topics_create() -> None:
 
 @app.command()
 def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
-            run_id: str = typer.Option("", "--run-id", help="default: random")) -> None:
+            run_id: str = typer.Option("", "--run-id", help="default: random"),
+            follow_bias: bool = typer.Option(False, "--follow-bias", help="publish in batches and re-weight the "
+                                             "sampling from the bias reports after each, so the accepted records "
+                                             "return to the spec's targets when categories are rejected unevenly"),
+            batch: int = typer.Option(200, "--batch", min=10, help="prompts per batch with --follow-bias"),
+            wait: float = typer.Option(60.0, "--wait", min=1, help="seconds to wait for a batch's bias reports")
+            ) -> None:
     """Publish COUNT Prompt events sampled from SPEC."""
     import uuid
 
@@ -228,13 +234,52 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
     except SynthstreamError as exc:
         _fail(exc)
     s = KafkaSettings()
+    names = TopicNames(s.topic_prefix)
+    run_id = run_id or uuid.uuid4().hex[:8]
     producer = make_producer(s.bootstrap_servers)
     try:
-        ids = publish(producer, TopicNames(s.topic_prefix).prompts, registry(),
-                      plan_prompts(parsed, count, run_id or uuid.uuid4().hex[:8], int(time.time() * 1000)))
+        if not follow_bias:
+            ids = publish(producer, names.prompts, registry(), plan_prompts(parsed, count, run_id,
+                                                                             int(time.time() * 1000)))
+        else:
+            ids = _produce_following_bias(parsed, count, run_id, batch, wait, producer, names, s.bootstrap_servers)
     finally:
         producer.close()
-    console.print(f"published {len(ids)} prompts to {TopicNames(s.topic_prefix).prompts}")
+    console.print(f"published {len(ids)} prompts to {names.prompts}")
+
+
+def _produce_following_bias(spec, count, run_id, batch, wait, producer, names, bootstrap):  # noqa: ANN001, ANN202
+    from agents.bias.core import psi
+    from agents.bias.reweight import Reweighter, merge
+    from streams.producer import BiasFollower, plan_prompts, publish
+    from streams.serde import registry
+
+    serde = registry()
+    targets = spec.targets()
+    loop = Reweighter(targets)
+    follower = BiasFollower(bootstrap, names["bias-reports"], serde, spec.dataset.name)
+    ids: list[str] = []
+    try:
+        while len(ids) < count:
+            started = int(time.time() * 1000)
+            n = min(batch, count - len(ids))
+            ids += publish(producer, names.prompts, serde,
+                           plan_prompts(spec, n, run_id, started, start=len(ids), factors=loop.factors))
+            reports = follower.wait_for_batch(started, timeout_s=wait, quiet_s=min(wait, 15.0))
+            if not reports:
+                console.print(f"batch {len(ids) // batch}: no bias report within {wait:.0f}s (is a worker with the "
+                              "bias stage running?); weights unchanged")
+                continue
+            observed = merge(reports)
+            drift = ", ".join(f"{d} PSI {psi(o, targets[d]):.3f}" for d, o in sorted(observed.items()) if d in targets)
+            loop.update(observed)
+            steer = "; ".join(f"{d}: " + ", ".join(f"{c} x{f:.2f}" for c, f in sorted(fs.items()))
+                              for d, fs in sorted(loop.factors.items()))
+            console.print(f"batch {-(-len(ids) // batch)}: {sum(r['records'] for r in reports)} accepted, {drift} -> "
+                          f"{steer or 'nothing to steer'}")
+    finally:
+        follower.close()
+    return ids
 
 
 @app.command()

@@ -22,20 +22,26 @@ def _weighted(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(names, weights=[weights[n] for n in names])[0]
 
 
-def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 0) -> Iterator[dict[str, Any]]:
+def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 0,
+                 factors: dict[str, dict[str, float]] | None = None) -> Iterator[dict[str, Any]]:
     """Prompt records for indices start..start+count-1.
 
     Every choice and the generation seed derive from (spec, spec seed, run id, index): two
     runs give different problems, and the same run id reproduces a run exactly. The
     generator seeds itself from the prompt's seed, so replaying a prompt is deterministic.
+    ``factors`` (dimension -> category -> multiplier, 'task' included) re-weight the spec's
+    sampling: the closed loop of ``produce --follow-bias``.
     """
     spec_hash = spec.spec_hash
+    factors = factors or {}
     tasks = {t.name: t for t in spec.tasks}
-    task_weights = {t.name: t.weight for t in spec.tasks}
+    task_weights = {t.name: t.weight * factors.get("task", {}).get(t.name, 1.0) for t in spec.tasks}
+    dim_weights = {t.name: {dim: {c: w * factors.get(dim, {}).get(c, 1.0) for c, w in ws.items()}
+                            for dim, ws in t.dimensions.items()} for t in spec.tasks}
     for index in range(start, start + count):
         rng = random.Random(f"{spec_hash}:{spec.seed}:{run_id}:{index}")
         task = tasks[_weighted(rng, task_weights)]
-        dims = {dim: _weighted(rng, w) for dim, w in sorted(task.dimensions.items())}
+        dims = {dim: _weighted(rng, w) for dim, w in sorted(dim_weights[task.name].items())}
         yield {
             "prompt_id": f"{spec.dataset.name}-{run_id}-{index:08d}",
             "task": task.name,
@@ -72,3 +78,50 @@ def publish(producer: Any, topic: str, serde: SchemaRegistry, prompts: Iterator[
     for fut in futures:
         fut.get(timeout=30)  # surfaces any delivery error instead of losing the prompt
     return ids
+
+
+class BiasFollower:
+    """Reads bias-reports (kafka-python) from the moment it is created, for one data set."""
+
+    def __init__(self, bootstrap: str, topic: str, serde: SchemaRegistry, dataset: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.serde, self.dataset = serde, dataset
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      client_id="synthstream-follow-bias")
+        parts = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_end(*parts)
+        for tp in parts:
+            self.consumer.position(tp)  # resolve "end" now, not at the first poll
+
+    def wait_for_batch(self, since_ms: int, timeout_s: float, quiet_s: float) -> list[dict[str, Any]]:
+        """The reports of windows that started at or after ``since_ms``, until one closed by
+        idleness (the batch is done) or ``quiet_s`` without a new one after the first, or the
+        timeout."""
+        import time
+
+        from streams.errors import DecodeError
+
+        reports: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            if last is not None and time.monotonic() - last > quiet_s:
+                break
+            for messages in self.consumer.poll(timeout_ms=200).values():
+                for msg in messages:
+                    try:
+                        _, report = self.serde.decode(msg.value, "BiasReport")
+                    except DecodeError as exc:
+                        logger.warning("follow-bias: skipping undecodable report: %s", exc)
+                        continue
+                    if report["dataset"] == self.dataset and report["window_start"] >= since_ms:
+                        reports.append(report)
+                        last = time.monotonic()
+            if reports and reports[-1]["closed_by"] == "idle":
+                break
+        return reports
+
+    def close(self) -> None:
+        self.consumer.close()
