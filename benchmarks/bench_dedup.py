@@ -134,6 +134,20 @@ def run_datasketch_lsh(texts: list[str], is_dup: np.ndarray, threshold: float, n
     return score(f"datasketch MinHashLSH t={threshold}", dropped, is_dup, time.perf_counter() - start, lat)
 
 
+def traced_bytes_per_record(texts: list[str], params: DedupParams) -> float:
+    """Exact bytes the index allocates per kept record (tracemalloc; slower, so not timed)."""
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    index = DedupIndex(params)
+    for i, text in enumerate(texts):
+        index.check(str(i), text)
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size / max(1, len(index))
+
+
 def run_brute_force(texts: list[str], is_dup: np.ndarray, params: DedupParams) -> Score:
     """Every record against every earlier kept one with the same scorers (rapidfuzz cdist)."""
     from rapidfuzz import fuzz, process
@@ -194,6 +208,12 @@ def main(argv: list[str] | None = None) -> None:
         tune([t for t, _ in corpus[:sizes[0]]], truth([g for _, g in corpus[:sizes[0]]]), params)
         return
     results: list[Score] = []
+    # memory first, while nothing has been freed yet: resident growth at the largest size is
+    # then not hidden by reused pages (it includes the allocator's overhead: an upper bound)
+    largest = run_index("synthstream (rensa MinHash)", [t for t, _ in corpus], truth([g for _, g in corpus]), params)
+    traced = traced_bytes_per_record([t for t, _ in corpus[:50_000]], params)
+    print(f"index memory: {traced:.0f} B/record allocated (tracemalloc, first 50,000 records); "
+          f"{largest.bytes_per_record:.0f} B/record resident growth at {sizes[-1]:,}", flush=True)
     for n in sizes:
         texts = [t for t, _ in corpus[:n]]
         is_dup = truth([g for _, g in corpus[:n]])
@@ -212,9 +232,12 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"signature only, {name}: {(time.perf_counter() - t0) / len(norms) * 1e6:.1f} us/record",
                       flush=True)
             for name, hasher in contenders[1:]:
-                print(run_index(f"index + {name}", texts, is_dup, params, hasher, progress=False).line(), flush=True)
+                result = run_index(f"index + {name}", texts, is_dup, params, hasher, progress=False)
+                result.bytes_per_record = None  # resident growth after earlier builds is not sound
+                print(result.line(), flush=True)
             print(run_datasketch_lsh(texts, is_dup, 0.5, 128, lsh.ngram).line(), flush=True)
-        ours = run_index("synthstream (rensa MinHash)", texts, is_dup, params)
+        ours = largest if n == sizes[-1] else run_index("synthstream (rensa MinHash)", texts, is_dup, params)
+        ours.bytes_per_record = None if n != sizes[-1] else ours.bytes_per_record  # only the first build's is sound
         print(ours.line(), flush=True)
         results.append(ours)
     last = results[-1]
