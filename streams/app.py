@@ -14,6 +14,8 @@ from streams.settings import KafkaSettings, WorkerSettings
 logger = logging.getLogger(__name__)
 
 STAGE_NAMES = ("generation", "verification", "dedup", "bias")
+CONSUMES = {"generation": ("prompts",), "verification": ("generations",), "dedup": ("verdicts",),
+            "bias": ("accepted-records", "review-labels")}
 
 
 def _registrars() -> dict:

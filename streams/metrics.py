@@ -77,6 +77,9 @@ class Metrics:
         self.bias_detector = Gauge(
             "synthstream_bias_detector_ratio", "Detector shares in the last window (gendered, male among gendered, "
             "refusal, boilerplate, non-English).", ["detector"], registry=registry)
+        self.consumer_lag = Gauge(
+            "synthstream_consumer_lag_messages", "Messages the worker's consumer group has yet to read, per topic "
+            "(end offsets minus committed offsets).", ["topic", "group"], registry=registry)
         self.bias_windows = Counter(
             "synthstream_bias_windows", "Bias windows closed, by what closed them.",
             ["closed_by"], registry=registry)

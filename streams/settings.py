@@ -69,6 +69,7 @@ class WorkerSettings(BaseSettings):
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "
                                      "answering (a crash) before its partitions move to the others")
+    lag_interval_s: float = Field(10.0, gt=0, description="how often the worker measures its group's consumer lag")
     bias_warn: float = Field(0.1, gt=0, description="PSI at which a dimension (or the length distribution) warns")
     bias_critical: float = Field(0.2, gt=0, description="PSI at which it is critical")
     bias_window_records: int = 200

@@ -67,6 +67,11 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     app = build_app(kafka, worker, deps, stages)
+    from streams.app import CONSUMES
+    from streams.lag import LagMonitor
+
+    LagMonitor(kafka.bootstrap_servers, app.conf.id, {r: deps.names[r] for s in stages for r in CONSUMES[s]},
+               metrics.consumer_lag, worker.lag_interval_s).start()
     if metrics_settings.enabled:
         serve(registry, metrics_settings.host, metrics_settings.port)
         logger.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
