@@ -63,20 +63,21 @@ class Metrics:
             "synthstream_bias_jsd", "Jensen-Shannon divergence (base 2) of the last window against the targets.",
             ["dimension"], registry=registry)
         self.bias_length_psi = Gauge(
-            "synthstream_bias_length_psi", "PSI of response lengths in the last window against the reference window.",
-            registry=registry)
+            "synthstream_bias_length_psi", "PSI of response lengths in the last window against the reference window "
+            "(absent until a second window closes).", ["dataset"], registry=registry)
         self.diversity_distinct = Gauge(
-            "synthstream_diversity_distinct_ratio", "Distinct word n-grams over all n-grams in the last window (distinct-n).",
-            ["n"], registry=registry)
+            "synthstream_diversity_distinct_ratio", "Distinct word n-grams over all n-grams in the last window "
+            "(distinct-n; absent until a window closes).", ["dataset", "n"], registry=registry)
         self.diversity_compression = Gauge(
             "synthstream_diversity_compression_ratio", "Raw bytes over zlib bytes of the last window's responses "
-            "(higher is more repetitive).", registry=registry)
+            "(higher is more repetitive).", ["dataset"], registry=registry)
         self.diversity_opening = Gauge(
             "synthstream_diversity_top_opening_ratio", "Share of the last window's responses opening with its most "
-            "common first three words.", registry=registry)
+            "common first three words.", ["dataset"], registry=registry)
         self.bias_detector = Gauge(
             "synthstream_bias_detector_ratio", "Detector shares in the last window (gendered, male among gendered, "
-            "refusal, boilerplate, non-English).", ["detector"], registry=registry)
+            "refusal, boilerplate, non-English; absent when there was nothing to measure).", ["dataset", "detector"],
+            registry=registry)
         self.consumer_lag = Gauge(
             "synthstream_consumer_lag_messages", "Messages the worker's consumer group has yet to read, per topic "
             "(end offsets minus committed offsets).", ["topic", "group"], registry=registry)
@@ -136,10 +137,6 @@ class Metrics:
             self.quality.labels(task)
         for kind in ("exact", "near"):
             self.dedup_hits.labels(kind)
-        for n in ("1", "2", "3"):
-            self.diversity_distinct.labels(n)
-        for detector in BIAS_DETECTORS:
-            self.bias_detector.labels(detector)
         for closed_by in ("count", "time", "idle"):
             self.bias_windows.labels(closed_by)
         for mode in SANDBOX_MODES:

@@ -47,15 +47,16 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             if dim.psi is not None:
                 m.bias_psi.labels(dim.dimension).set(dim.psi)
                 m.bias_jsd.labels(dim.dimension).set(dim.jsd)
+        ds = report.dataset
         if report.length_psi is not None:
-            m.bias_length_psi.set(report.length_psi)
+            m.bias_length_psi.labels(ds).set(report.length_psi)
         if report.diversity is not None:
             for n in ("1", "2", "3"):
-                m.diversity_distinct.labels(n).set(report.diversity[f"distinct_{n}"])
-            m.diversity_compression.set(report.diversity["compression_ratio"])
-            m.diversity_opening.set(report.diversity["top_opening_share"])
+                m.diversity_distinct.labels(ds, n).set(report.diversity[f"distinct_{n}"])
+            m.diversity_compression.labels(ds).set(report.diversity["compression_ratio"])
+            m.diversity_opening.labels(ds).set(report.diversity["top_opening_share"])
         for name, value in report.detectors.items():
-            m.bias_detector.labels(name).set(value)
+            m.bias_detector.labels(ds, name).set(value)
         m.bias_windows.labels(report.closed_by).inc()
         await sinks.send("bias-reports", report.dataset, "BiasReport", asdict(report))
 

@@ -270,6 +270,6 @@ def test_bias_reports_shares_lengths_diversity_and_detectors_and_sets_the_gauges
     assert report["records"] == 4 and report["length_bins"] and report["length_psi"] is None  # the reference
     assert report["diversity"]["distinct_1"] > 0 and report["diversity"]["top_opening_share"] == 0.25
     assert report["detectors"]["refusal_share"] == 0.25 and report["detectors"]["male_share"] == 0.5
-    assert count(deps, "synthstream_bias_detector_ratio", detector="refusal_share") == 0.25
-    assert count(deps, "synthstream_diversity_distinct_ratio", n="1") == report["diversity"]["distinct_1"]
+    assert count(deps, "synthstream_bias_detector_ratio", dataset="t", detector="refusal_share") == 0.25
+    assert count(deps, "synthstream_diversity_distinct_ratio", dataset="t", n="1") == report["diversity"]["distinct_1"]
     assert count(deps, "synthstream_bias_psi", dimension="task") == 0.0

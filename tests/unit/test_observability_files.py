@@ -48,11 +48,26 @@ def test_every_metric_used_by_dashboards_and_alerts_is_defined():
     assert used <= defined_metric_names(), used - defined_metric_names()
 
 
+def test_the_dashboards_are_generated_from_their_table():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "dashboards" / "build.py"), "--check"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def test_dashboard_panels_cover_the_required_views():
-    titles = " ".join(p["title"].lower() for p in json.loads(
-        (ROOT / "dashboards/grafana/dashboards/synthstream-overview.json").read_text())["panels"])
-    for needed in ("throughput", "acceptance", "quality", "dead letters"):
-        assert needed in titles
+    boards = {p.stem: " ".join(panel["title"].lower() for panel in json.loads(p.read_text())["panels"])
+              for p in (ROOT / "dashboards/grafana/dashboards").glob("*.json")}
+    needed = {"synthstream-overview": ("throughput", "acceptance", "latency", "dead letters", "consumer lag"),
+              "synthstream-quality": ("quality score", "verdicts", "validator", "sandbox", "human review"),
+              "synthstream-bias": ("psi", "jensen", "length", "distinct", "compression", "detectors"),
+              "synthstream-dedup": ("by kind", "index size", "replays"),
+              "synthstream-model": ("requests", "tokens", "cost", "latency", "concurrency")}
+    assert set(boards) == set(needed)
+    for board, words in needed.items():
+        assert all(w in boards[board] for w in words), (board, words)
 
 
 def test_prometheus_config_scrapes_workers_and_loads_the_rules():
