@@ -87,3 +87,20 @@ def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int
         return created
     finally:
         admin.close()
+
+
+def check_dedup_partitions(bootstrap: str, names: TopicNames, partitions: int) -> None:
+    """Verification routes verdicts to ``hash(scope) % partitions`` and dedup writes its
+    changelog on the same partition number: both topics need at least that many partitions."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="synthstream-check")
+    try:
+        for role in ("verdicts", "dedup-index"):
+            found = consumer.partitions_for_topic(names[role])
+            if found is not None and len(found) < partitions:
+                raise ConfigError(f"topic {names[role]} has {len(found)} partitions but SYNTHSTREAM_PARTITIONS="
+                                  f"{partitions}: set SYNTHSTREAM_PARTITIONS={len(found)}, or recreate the topics "
+                                  "with more (dedup routes by scope over that many partitions)")
+    finally:
+        consumer.close()

@@ -66,6 +66,10 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 dedup_thresholds={s.dataset.name: (s.dedup.ratio, s.dedup.token_sort) for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
+    if {"verification", "dedup"} & set(stages):
+        from streams.topics import check_dedup_partitions
+
+        check_dedup_partitions(kafka.bootstrap_servers, deps.names, kafka.partitions)
     app = build_app(kafka, worker, deps, stages)
     from streams.app import CONSUMES
     from streams.lag import LagMonitor

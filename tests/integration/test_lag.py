@@ -31,3 +31,16 @@ def test_lag_counts_what_the_group_has_not_committed(names, bootstrap):
         admin.close()
         consumer.close()
     assert lag == {"prompts": 6, "verdicts": 3}  # nothing committed on verdicts: all of it is behind
+
+
+def test_a_worker_refuses_topics_with_fewer_partitions_than_the_scope_routing_uses(bootstrap):
+    import uuid
+
+    from streams.errors import ConfigError
+    from streams.topics import TopicNames, check_dedup_partitions, create_topics
+
+    names = TopicNames(f"t{uuid.uuid4().hex[:10]}.")
+    create_topics(bootstrap, names.prefix, partitions=2)
+    check_dedup_partitions(bootstrap, names, 2)
+    with pytest.raises(ConfigError, match=r"has 2 partitions but SYNTHSTREAM_PARTITIONS=4: set SYNTHSTREAM_PARTITIONS=2"):
+        check_dedup_partitions(bootstrap, names, 4)
