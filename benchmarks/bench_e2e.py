@@ -47,6 +47,7 @@ def in_process(prompts: list[dict]) -> tuple[float, int]:
         gen = generate(prompt)
         if not verify(gen).accepted:
             continue
+        gen.setdefault("lineage", {"dataset": "bench"})  # the agent adds lineage; the core alone does not
         fields = default_fields(gen["task"])
         if isinstance(index.check(gen["prompt_id"], text_of(gen, fields), scope_of(gen, fields))[0], Duplicate):
             continue
