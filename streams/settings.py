@@ -65,6 +65,9 @@ class WorkerSettings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: _state_home() / "worker")
     dedup_capacity: int = Field(0, ge=0, description="records each partition's dedup index keeps before it "
                                 "forgets the oldest; 0 keeps all (docs/BENCHMARKS.md has the bytes per record)")
+    dedup_snapshot_seconds: float = Field(300.0, ge=0, description="how often dedup snapshots each changed "
+                                          "partition's index under data_dir/dedup (0: never; then a restart "
+                                          "replays the whole changelog)")
     dedup_ratio: float = Field(90.0, gt=0, le=100, description="fuzz.ratio for a near duplicate when no spec sets it")
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "

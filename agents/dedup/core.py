@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
 import xxhash
 from rapidfuzz import fuzz
 
@@ -101,7 +102,8 @@ class DedupIndex:
         self.params = params
         self.hasher = MinHasher(params.lsh)
         self._by_id: dict[str, int] = {}  # record id -> ordinal
-        self._entries: OrderedDict[int, IndexEntry] = OrderedDict()  # ordinal -> entry, oldest first
+        # ordinal -> (entry, its band keys as uint64 bytes: kept for eviction and snapshots), oldest first
+        self._entries: OrderedDict[int, tuple[IndexEntry, bytes]] = OrderedDict()
         self._buckets: dict[int, int | list[int]] = {}  # band key -> ordinal(s)
         self._next = 0
 
@@ -117,7 +119,7 @@ class DedupIndex:
         rid = record_id(scope, norm)
         seen = self._by_id.get(rid)
         if seen is not None:
-            if self._entries[seen].prompt_id == prompt_id:
+            if self._entries[seen][0].prompt_id == prompt_id:
                 return Replay(rid), None
             return Duplicate(rid, "exact", rid, 100.0), None
         keys = self._keys(scope, norm)
@@ -136,7 +138,26 @@ class DedupIndex:
 
     def entries(self) -> list[IndexEntry]:
         """Kept records, oldest first."""
-        return list(self._entries.values())
+        return [entry for entry, _ in self._entries.values()]
+
+    @property
+    def added(self) -> int:
+        """Records ever added (a change counter for snapshots)."""
+        return self._next
+
+    def export(self) -> tuple[list[IndexEntry], np.ndarray]:
+        """The kept records, oldest first, with their band keys (n x bands, uint64)."""
+        values = list(self._entries.values())
+        keys = np.frombuffer(b"".join(k for _, k in values), dtype=np.uint64).reshape(len(values), self.params.lsh.bands)
+        return [e for e, _ in values], keys
+
+    def restore(self, entries: list[IndexEntry], keys: np.ndarray) -> None:
+        """Add exported records back with their keys (no signatures to compute)."""
+        if keys.shape != (len(entries), self.params.lsh.bands):
+            raise ValueError(f"keys of shape {keys.shape} do not fit {len(entries)} entries x {self.params.lsh.bands} bands")
+        for entry, row in zip(entries, keys.tolist()):
+            if entry.record_id not in self._by_id:
+                self._insert(entry, row)
 
     def _keys(self, scope: str, norm: str) -> list[int]:
         return self.hasher.band_keys(self.hasher.signature(norm), scope_hash(scope))
@@ -159,7 +180,7 @@ class DedupIndex:
         ratio, token_sort = thresholds
         best: tuple[str, float] | None = None
         for ordinal in candidates:
-            other = self._entries[ordinal]
+            other = self._entries[ordinal][0]
             score = fuzz.ratio(norm, other.norm, score_cutoff=ratio)
             if not score:
                 score = fuzz.token_sort_ratio(norm, other.norm, score_cutoff=token_sort)
@@ -171,7 +192,7 @@ class DedupIndex:
         ordinal = self._next
         self._next += 1
         self._by_id[entry.record_id] = ordinal
-        self._entries[ordinal] = entry
+        self._entries[ordinal] = (entry, np.asarray(keys, dtype=np.uint64).tobytes())
         buckets = self._buckets
         for key in keys:
             slot = buckets.get(key)
@@ -185,9 +206,9 @@ class DedupIndex:
             self._evict()
 
     def _evict(self) -> None:
-        ordinal, entry = self._entries.popitem(last=False)
+        ordinal, (entry, blob) = self._entries.popitem(last=False)
         del self._by_id[entry.record_id]
-        for key in self._keys(entry.scope, entry.norm):  # recomputed: cheaper than keeping them
+        for key in np.frombuffer(blob, dtype=np.uint64).tolist():
             slot = self._buckets[key]
             if isinstance(slot, int):
                 del self._buckets[key]

@@ -8,8 +8,9 @@ owner replays the changelog partition (from where it last read) before deciding 
 from it, so a near duplicate arriving after a restart is still caught, and any number of dedup
 workers share the index without two of them deciding on one scope.
 
-Replaying is cheap per entry (a signature and a few dict inserts, about 40 us) and the log is
-read in big batches; docs/BENCHMARKS.md has the figure for a large partition.
+Replaying costs a Kafka fetch, an Avro decode and a signature per entry (docs/BENCHMARKS.md:
+about 8,000 entries/s), so each worker also keeps a local snapshot per partition (snapshot.py):
+after a restart on the same data dir it loads the snapshot and replays only the log's tail.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from agents.dedup import snapshot
 from agents.dedup.core import DedupIndex, DedupParams, IndexEntry
 from streams.errors import DecodeError
 
@@ -98,14 +101,29 @@ def read_changelog(bootstrap: str, topic: str, serde: Any, partitions: list[int]
         consumer.close()
 
 
-class PartitionedIndex:
-    """One DedupIndex per owned partition, each caught up from the changelog before use."""
+def end_offset(bootstrap: str, topic: str, partition: int) -> int:
+    from kafka import KafkaConsumer, TopicPartition
 
-    def __init__(self, params: DedupParams, bootstrap: str | None, topic: str, serde: Any) -> None:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="synthstream-dedup-snapshot")
+    try:
+        tp = TopicPartition(topic, partition)
+        return consumer.end_offsets([tp])[tp]
+    finally:
+        consumer.close()
+
+
+class PartitionedIndex:
+    """One DedupIndex per owned partition, each caught up from the changelog before use (from
+    its local snapshot's offset when there is one)."""
+
+    def __init__(self, params: DedupParams, bootstrap: str | None, topic: str, serde: Any,
+                 snapshot_dir: Path | None = None) -> None:
         self.params, self.bootstrap, self.topic, self.serde = params, bootstrap, topic, serde
+        self.snapshot_dir = snapshot_dir
         self.indexes: dict[int, DedupIndex] = {}
         self.read_to: dict[int, int] = {}  # partition -> next changelog offset to replay
         self.stale: set[int] = set()  # partitions (re)assigned since their last catch-up
+        self.snapshotted: dict[int, int] = {}  # partition -> index.added at its last snapshot
 
     def __len__(self) -> int:
         return sum(len(i) for i in self.indexes.values())
@@ -117,9 +135,51 @@ class PartitionedIndex:
     def ready(self, partition: int) -> bool:
         return partition in self.indexes and partition not in self.stale
 
+    def snapshot_path(self, partition: int) -> Path | None:
+        return None if self.snapshot_dir is None else self.snapshot_dir / f"{self.topic}-{partition}.npz"
+
+    def dirty(self) -> list[int]:
+        """Owned partitions with records added since their last snapshot."""
+        return [p for p, index in self.indexes.items() if index.added != self.snapshotted.get(p, 0)]
+
+    def export(self, partition: int) -> tuple[list[IndexEntry], Any, int]:
+        """What a snapshot of the partition holds right now (call on the thread that mutates it)."""
+        index = self.indexes[partition]
+        entries, keys = index.export()
+        return entries, keys, index.added
+
+    def write_snapshot(self, partition: int, exported: tuple[list[IndexEntry], Any, int], read_to: int) -> None:
+        """Blocking. ``read_to`` must be a changelog end offset taken after every entry of the
+        export below it was sent (the agent flushes its producer first)."""
+        path = self.snapshot_path(partition)
+        if path is None:
+            return
+        entries, keys, added = exported
+        snapshot.write(path, entries, keys, read_to, self.params.lsh)
+        self.snapshotted[partition] = added
+
+    def _restore(self, partition: int) -> DedupIndex:
+        index = DedupIndex(self.params)
+        path = self.snapshot_path(partition)
+        snap = snapshot.read(path, self.params.lsh) if path is not None else None
+        if snap is not None and self.bootstrap is not None:
+            end = end_offset(self.bootstrap, self.topic, partition)
+            if snap.read_to > end:
+                logger.warning("dedup snapshot %s covers offset %d but the changelog ends at %d (recreated?); "
+                               "replaying the log instead", path, snap.read_to, end)
+                snap = None
+        if snap is not None:
+            index.restore(snap.entries, snap.keys)
+            self.read_to[partition] = snap.read_to
+            self.snapshotted[partition] = index.added
+            logger.info("dedup: partition %d restored %d records from %s", partition, len(index), path)
+        return index
+
     def catch_up(self, partition: int) -> Replayed:
         """Blocking: replay the changelog partition from where this index last read it."""
-        index = self.indexes.setdefault(partition, DedupIndex(self.params))
+        if partition not in self.indexes:
+            self.indexes[partition] = self._restore(partition)
+        index = self.indexes[partition]
         stats: dict[int, Replayed] = {}
         if self.bootstrap is not None:
             for _, entry in read_changelog(self.bootstrap, self.topic, self.serde, [partition],

@@ -1,9 +1,10 @@
 """The dedup index survives a crash and is shared by several workers (real broker, real workers).
 
 Verdicts are published the way verification publishes them (on the partition of their dedup
-scope). A first dedup worker accepts originals and is killed with SIGKILL; two fresh workers
-(new processes, new data dirs) then share the partitions, replay the changelog, and must
-catch near duplicates of what the dead one accepted, in every partition. The JSONL command
+scope). A first dedup worker accepts originals, snapshots its partitions and is killed with
+SIGKILL; two new processes (one on the dead worker's data dir, so it starts from its snapshots,
+one on a fresh one) then share the partitions, catch up from the changelog, and must catch
+near duplicates of what the dead one accepted, in every partition. The JSONL command
 then deduplicates a file against the same live index.
 """
 
@@ -14,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,8 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
     producer = make_producer(bootstrap)
     fast = {"SYNTHSTREAM_WORKER_SESSION_TIMEOUT_S": "6"}
     try:
-        first = worker_factory(names, SPEC, free_port(), ["dedup"], **fast)
+        first = worker_factory(names, SPEC, free_port(), ["dedup"], SYNTHSTREAM_WORKER_DEDUP_SNAPSHOT_SECONDS="1",
+                               **fast)
         originals = publish(producer, names, serde, [verdict(i, f"o{i}", "Work it out step by step.")
                                                      for i in range(24)])
         pending = set(originals)
@@ -69,12 +70,16 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
         used = {partition_for(scope_of(verdict(i, "x", "")["generation"], default_fields("math.linear")), 4)
                 for i in range(24)}
         assert used == {0, 1, 2, 3}  # the test covers every partition's index
-        time.sleep(1.5)  # the changelog sends are flushed on the producer's linger (50 ms)
+        snapshots = tmp_path / "worker-0" / "dedup"
+        assert wait_until(lambda: len(list(snapshots.glob("*.npz"))) == 4, 30), \
+            f"no snapshots; log:\n{first.log_path.read_text()[-3000:]}"  # one per partition, by the timer
         os.killpg(first.pid, signal.SIGKILL)  # a crash: no shutdown, no final commit
         first.wait(timeout=10)
 
         ports = free_port(), free_port()
-        a = worker_factory(names, SPEC, ports[0], ["dedup"], **fast)
+        # one comes back on the crashed worker's data dir (it starts from the snapshots), one is new
+        a = worker_factory(names, SPEC, ports[0], ["dedup"], SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "worker-0"),
+                           **fast)
         b = worker_factory(names, SPEC, ports[1], ["dedup"], **fast)
         near = publish(producer, names, serde, [verdict(i, f"n{i}", "Work it out step by step, please!")
                                                 for i in range(24)])

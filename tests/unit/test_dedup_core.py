@@ -146,3 +146,28 @@ def test_fields_are_read_from_a_generation():
         DedupFields(("problme",), ())
     assert {partition_for(f"scope {i}", 4) for i in range(50)} == {0, 1, 2, 3}
     assert partition_for("a", 4) == partition_for("a", 4)
+
+
+def test_a_snapshot_restores_the_same_index_and_refuses_what_it_cannot_use(tmp_path, caplog):
+    from agents.dedup import snapshot
+
+    texts = [f"{TEXT} Case {i}: the farmer has {i * 37 % 101} crates of plums and {i} goats." for i in range(30)]
+    first = DedupIndex()
+    for i, t in enumerate(texts):
+        first.check(f"p{i}", t, "k" if i % 2 else "j")
+    entries, keys = first.export()
+    path = tmp_path / "part-0.npz"
+    snapshot.write(path, entries, keys, 123, first.params.lsh)
+    snap = snapshot.read(path, first.params.lsh)
+    assert snap.read_to == 123 and snap.entries == first.entries() and (snap.keys == keys).all()
+    assert len(snap.entries) >= 2
+    rebuilt = DedupIndex()
+    rebuilt.restore(snap.entries, snap.keys)
+    probes = [t.replace("crates", "boxes") for t in texts] + ["something else entirely, about goats"]
+    assert [check(first, "q", p, "k") for p in probes] == [check(rebuilt, "q", p, "k") for p in probes]
+    assert snapshot.read(path, LshParams(ngram=5)) is None  # other parameters: replay instead
+    assert snapshot.read(tmp_path / "missing.npz", first.params.lsh) is None
+    path.write_bytes(b"not a snapshot")
+    assert snapshot.read(path, first.params.lsh) is None and "unreadable" in caplog.text
+    with pytest.raises(ValueError, match="do not fit"):
+        rebuilt.restore(snap.entries[:-1], snap.keys)

@@ -1,0 +1,71 @@
+"""Local snapshots of one partition's dedup index, so a restart replays only the log's tail.
+
+A snapshot holds the kept records, their band keys (so nothing is re-hashed on load) and the
+changelog offset it covers: every changelog entry below ``read_to`` is in it. It is a plain
+``.npz`` (arrays of numbers and bytes; loaded with ``allow_pickle=False``), written to a
+temporary file and renamed, so a crash mid-write leaves the previous snapshot. A snapshot made
+with other LSH parameters, or one that claims more of the log than the log holds (the topic was
+recreated), is ignored and the partition is replayed from the start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.dedup.core import IndexEntry
+from agents.dedup.minhash import LshParams
+
+logger = logging.getLogger(__name__)
+VERSION = 1
+
+
+@dataclass
+class Snapshot:
+    entries: list[IndexEntry]
+    keys: np.ndarray
+    read_to: int
+
+
+def _bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def write(path: Path, entries: list[IndexEntry], keys: np.ndarray, read_to: int, lsh: LshParams) -> None:
+    meta = {"version": VERSION, "read_to": read_to, "lsh": list(astuple(lsh)), "count": len(entries)}
+    rows = json.dumps([astuple(e) for e in entries], ensure_ascii=False).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, meta=_bytes(json.dumps(meta).encode()), entries=_bytes(zlib.compress(rows, 1)),
+                 keys=np.ascontiguousarray(keys, dtype=np.uint64))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read(path: Path, lsh: LshParams) -> Snapshot | None:
+    """The snapshot at ``path``, or None when there is none or it cannot be used (logged)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(data["meta"].tobytes())
+            if meta.get("version") != VERSION or meta.get("lsh") != list(astuple(lsh)):
+                logger.info("dedup snapshot %s was made with other parameters; replaying the log instead", path)
+                return None
+            rows = json.loads(zlib.decompress(data["entries"].tobytes()))
+            keys = data["keys"].copy()
+    except (OSError, ValueError, KeyError, zlib.error) as exc:
+        logger.warning("dedup snapshot %s is unreadable (%s); replaying the log instead", path, exc)
+        return None
+    if len(rows) != meta["count"] or keys.shape != (len(rows), lsh.bands):
+        logger.warning("dedup snapshot %s is inconsistent; replaying the log instead", path)
+        return None
+    return Snapshot([IndexEntry(*row) for row in rows], keys, int(meta["read_to"]))
