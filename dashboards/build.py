@@ -3,7 +3,8 @@
     python dashboards/build.py          # rewrite the JSON files
     python dashboards/build.py --check  # exit 1 when a file differs (the tests do the same)
 
-Every query is plain PromQL over metrics the workers define (no Grafana-only variables), so
+Every query is plain PromQL over metrics the workers define or the recording rules in
+dashboards/alerts.yml derive (no Grafana-only variables), so
 tests/integration/test_dashboards.py can evaluate each one against a real Prometheus scraping a
 live pipeline and check that it returns data.
 """
@@ -26,10 +27,11 @@ def q(expr: str, legend: str = "") -> dict:
 DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, str, list[dict]]]]] = {
     "synthstream-overview": ("synthstream: pipeline overview", [
         ("Throughput per stage (records/s)", "timeseries", "ops",
-         [q("sum by (stage) (rate(synthstream_stage_records_total[1m]))", "{{stage}}")]),
+         [q("synthstream:stage_throughput:rate1m", "{{stage}}")]),
         ("Acceptance rate (verification)", "timeseries", "percentunit",
          [q('sum(rate(synthstream_stage_records_total{stage="verification",outcome="accepted"}[5m])) / '
-            'sum(rate(synthstream_stage_records_total{stage="verification"}[5m]))', "accepted")]),
+            'sum(rate(synthstream_stage_records_total{stage="verification"}[5m]))', "all tasks"),
+          q("synthstream:acceptance_ratio:rate5m", "{{task}}")]),
         ("Outcomes per stage (records/s)", "timeseries", "ops",
          [q("sum by (stage, outcome) (rate(synthstream_stage_records_total[5m]))", "{{stage}} {{outcome}}")]),
         ("Stage latency p99 (s)", "timeseries", "s",
@@ -82,8 +84,7 @@ DASHBOARDS: dict[str, tuple[str, list[tuple[str, str, str, list[dict]]]]] = {
         ("Duplicates dropped by kind (records/s)", "timeseries", "ops",
          [q("sum by (kind) (rate(synthstream_dedup_hits_total[5m]))", "{{kind}}")]),
         ("Share of candidates dropped as duplicates", "timeseries", "percentunit",
-         [q("sum(rate(synthstream_dedup_hits_total[5m])) / "
-            "sum(rate(synthstream_stage_records_total{stage=\"dedup\"}[5m]))", "duplicates")]),
+         [q("synthstream:dedup_duplicate_ratio:rate5m", "duplicates")]),
         ("Index size (records, all workers)", "timeseries", "short",
          [q("sum(synthstream_dedup_index_records)", "records")]),
         ("Changelog replays: count and mean time (s)", "timeseries", "short",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -30,4 +33,16 @@ def catalogue() -> str:
         name = f"{m._name}_total" if m._type == "counter" else m._name
         labels = ", ".join(m._labelnames) or "—"
         rows.append(f"| `{name}` | {m._type} | {labels} | {m._documentation} |")
-    return HEADER + "\n".join(rows) + "\n"
+    return HEADER + "\n".join(rows) + "\n" + recording_rules()
+
+
+RULES = Path(__file__).resolve().parent.parent / "dashboards" / "alerts.yml"
+
+
+def recording_rules() -> str:
+    """The derived series Prometheus records from the metrics above (dashboards/alerts.yml)."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    rows = [f"| `{r['record']}` | `{' '.join(r['expr'].split())}` |" for g in groups for r in g["rules"] if "record" in r]
+    return ("\n## Recording rules\n\nDerived series that Prometheus records with the rules in "
+            "`dashboards/alerts.yml` (the dashboards use them):\n\n| series | PromQL |\n|---|---|\n"
+            + "\n".join(rows) + "\n")
