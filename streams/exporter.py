@@ -48,32 +48,39 @@ def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0):
-    """Yield every message from the beginning up to the end offsets taken at the start."""
+def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0,
+               partitions: list[int] | None = None, start: dict[int, int] | None = None,
+               client_id: str = "synthstream-export"):
+    """Yield every message of ``partitions`` (default: all) from ``start`` (partition -> offset;
+    default: the beginning) up to the end offsets taken at the start."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                             auto_offset_reset="earliest", client_id="synthstream-export")
+                             auto_offset_reset="earliest", client_id=client_id,
+                             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        available = consumer.partitions_for_topic(topic) or set()
+        wanted = sorted(available if partitions is None else set(partitions) & available)
+        parts = [TopicPartition(topic, p) for p in wanted]
         if not parts:
             return
         consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        remaining = {tp for tp in parts if end[tp] > 0}
+        begin, end = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
+        for tp in parts:
+            consumer.seek(tp, max((start or {}).get(tp.partition, 0), begin[tp]))
+        remaining = {tp for tp in parts if consumer.position(tp) < end[tp]}
         deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
-            for tp, messages in consumer.poll(timeout_ms=500, max_records=5000).items():
+            for tp, messages in consumer.poll(timeout_ms=500, max_records=20_000).items():
                 for msg in messages:
                     if msg.offset < end[tp]:
                         yield msg
                 if consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
         if remaining:
-            raise TimeoutError(f"export: {topic} partitions {sorted(tp.partition for tp in remaining)} "
+            raise TimeoutError(f"{topic} partitions {sorted(tp.partition for tp in remaining)} "
                                f"not read to the end within {timeout_s:.0f}s")
     finally:
         consumer.close()

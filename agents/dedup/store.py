@@ -51,54 +51,26 @@ def read_changelog(bootstrap: str, topic: str, serde: Any, partitions: list[int]
                    stats: dict[int, Replayed] | None = None) -> Iterator[tuple[int, IndexEntry]]:
     """Yield ``(partition, entry)`` from ``start`` (default: the beginning) up to the end offsets
     taken when reading starts. ``stats`` gets each partition's counts and next offset."""
-    from kafka import KafkaConsumer, TopicPartition
+    from streams.exporter import read_topic
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", client_id="synthstream-dedup-replay",
-                             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
     stats = {} if stats is None else stats
-    try:
-        available = consumer.partitions_for_topic(topic) or set()
-        wanted = sorted(available if partitions is None else set(partitions) & available)
-        parts = [TopicPartition(topic, p) for p in wanted]
-        if not parts:
-            return
-        consumer.assign(parts)
-        begin = consumer.beginning_offsets(parts)
-        end = consumer.end_offsets(parts)
-        for tp in parts:
-            offset = max((start or {}).get(tp.partition, 0), begin[tp])
-            consumer.seek(tp, offset)
-            stats[tp.partition] = Replayed(next_offset=offset)
-        remaining = {tp for tp in parts if stats[tp.partition].next_offset < end[tp]}
-        started = time.monotonic()
-        deadline = started + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for tp, messages in consumer.poll(timeout_ms=500, max_records=20_000).items():
-                st = stats[tp.partition]
-                for msg in messages:
-                    if msg.offset >= end[tp]:
-                        break
-                    st.next_offset = msg.offset + 1
-                    try:
-                        _, record = serde.decode(msg.value, "DedupEntry")
-                    except DecodeError as exc:
-                        st.undecodable += 1
-                        logger.warning("dedup replay: skipping undecodable %s[%d]@%d: %s", topic, tp.partition,
-                                       msg.offset, exc)
-                        continue
-                    st.entries += 1
-                    yield tp.partition, from_record(record)
-                if consumer.position(tp) >= end[tp]:
-                    st.next_offset = max(st.next_offset, end[tp])
-                    remaining.discard(tp)
-        for tp in parts:
-            stats[tp.partition].seconds = time.monotonic() - started
-        if remaining:
-            raise TimeoutError(f"dedup replay: {topic} partitions {sorted(tp.partition for tp in remaining)} "
-                               f"not read to the end within {timeout_s:.0f}s")
-    finally:
-        consumer.close()
+    for p in partitions or []:
+        stats[p] = Replayed(next_offset=(start or {}).get(p, 0))
+    started = time.monotonic()
+    for msg in read_topic(bootstrap, topic, timeout_s=timeout_s, partitions=partitions, start=start,
+                          client_id="synthstream-dedup-replay"):
+        st = stats.setdefault(msg.partition, Replayed())
+        st.next_offset = msg.offset + 1
+        try:
+            _, record = serde.decode(msg.value, "DedupEntry")
+        except DecodeError as exc:
+            st.undecodable += 1
+            logger.warning("dedup replay: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
+            continue
+        st.entries += 1
+        yield msg.partition, from_record(record)
+    for st in stats.values():
+        st.seconds = time.monotonic() - started
 
 
 def end_offset(bootstrap: str, topic: str, partition: int) -> int:
