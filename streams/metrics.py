@@ -15,7 +15,6 @@ OUTCOMES = {
 }
 DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
                        "backend_rejected", "backend_exhausted")
-BIAS_DETECTORS = ("gendered_share", "male_share", "refusal_share", "boilerplate_share", "non_english_share")
 SANDBOX_MODES = ("bwrap", "unsafe", "refuse")
 SANDBOX_RESULTS = ("passed", "tests_failed", "timeout", "runtime_error", "sandbox_unavailable", "sandbox_failure",
                    "code_missing", "unparseable")

@@ -22,12 +22,11 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
-from agents.verification.text_checks import BOILERPLATE, REFUSAL, STOPWORDS
+from agents.verification.text_checks import BOILERPLATE, REFUSAL, STOPWORDS, words
 
 MAX_TOKENS = 256
 MAX_COMPRESS = 256 * 1024
 LENGTH_EDGES = (25, 50, 100, 200, 400, 800, 1600, 3200, 6400)  # characters; bins are [edge_i, edge_i+1)
-_TOKEN = re.compile(r"[a-z0-9']+")
 _LETTER = re.compile(r"[^\W\d_]")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_a-zA-Z]")
 MALE = frozenset("he him his himself man men boy boys father fathers son sons brother brothers husband husbands "
@@ -92,7 +91,7 @@ class TextWindow:
         self.n += 1
         self.chars += len(response)
         self.bins[length_bin(len(response))] += 1
-        tokens = _TOKEN.findall(response.lower())[:MAX_TOKENS]
+        tokens = words(response)[:MAX_TOKENS]  # the verifier's tokenizer: one notion of a word
         g1, g2, g3 = self.grams
         g1.update(tokens)
         g2.update(zip(tokens, tokens[1:]))

@@ -24,16 +24,12 @@ from typing import Any
 import faust
 
 from agents.dedup.core import DedupParams, Duplicate, Unique
-from agents.dedup.fields import DedupFields, default_fields, scope_of, text_of
+from agents.dedup.fields import fields_for, scope_of, text_of
 from agents.dedup.store import PartitionedIndex, end_offset, to_record
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
 
 STAGE = "dedup"
 logger = logging.getLogger(__name__)
-
-
-def fields_for(deps: Deps, dataset: str, task: str) -> DedupFields:
-    return deps.dedup_fields.get(dataset, {}).get(task) or default_fields(task)
 
 
 def accepted_record(verdict: dict[str, Any], record_id: str, accepted_at: int) -> dict[str, Any]:
@@ -78,7 +74,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             return
         gen = verdict["generation"]
         dataset = gen["lineage"]["dataset"]
-        fields = fields_for(deps, dataset, gen["task"])
+        fields = fields_for(deps.dedup_fields, dataset, gen["task"])
         thresholds = deps.dedup_thresholds.get(dataset)
         await ready(message.partition)
         decision, entry = index.indexes[message.partition].check(

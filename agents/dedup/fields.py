@@ -55,6 +55,11 @@ def default_fields(task: str) -> DedupFields:
     return DEFAULTS.get(task.split(".", 1)[0], DedupFields(("response",), ("task",)))
 
 
+def fields_for(configured: dict[str, dict[str, DedupFields]], dataset: str, task: str) -> DedupFields:
+    """The spec's fields for a data set's task (Deps.dedup_fields), else the family default."""
+    return configured.get(dataset, {}).get(task) or default_fields(task)
+
+
 def value(gen: dict[str, Any], path: str) -> str:
     """One field of a generation as text ('' when the generation lacks it)."""
     if path == "messages":

@@ -22,7 +22,7 @@ from typing import Any
 
 import faust
 
-from agents.dedup.fields import default_fields, partition_for, scope_of
+from agents.dedup.fields import fields_for, partition_for, scope_of
 from agents.verification import quality, review
 from agents.verification.sandbox import Limits
 from streams.pipeline import Deps, Sinks, raw_topic, run_stage
@@ -70,7 +70,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         verdict = {"prompt_id": gen["prompt_id"], "accepted": decision.accepted, "quality_score": decision.score,
                    "threshold": gen["threshold"], "reasons": decision.reasons, "generation": gen,
                    "validators": decision.scores}
-        fields = deps.dedup_fields.get(dataset, {}).get(gen["task"]) or default_fields(gen["task"])
+        fields = fields_for(deps.dedup_fields, dataset, gen["task"])
         await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict,  # every candidate of a scope meets in one
                          partition=partition_for(scope_of(gen, fields), deps.partitions))  # dedup index
         if review.sampled(gen["prompt_id"], deps.review_fractions.get(dataset, 0.0)):
