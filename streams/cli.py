@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -242,44 +243,17 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
             ids = publish(producer, names.prompts, registry(), plan_prompts(parsed, count, run_id,
                                                                              int(time.time() * 1000)))
         else:
-            ids = _produce_following_bias(parsed, count, run_id, batch, wait, producer, names, s.bootstrap_servers)
+            from streams.producer import BiasFollower, publish_following_bias
+
+            follower = BiasFollower(s.bootstrap_servers, names["bias-reports"], registry(), parsed.dataset.name)
+            try:
+                ids = publish_following_bias(producer, follower, names.prompts, registry(), parsed, count, run_id,
+                                             batch, wait, console.print)
+            finally:
+                follower.close()
     finally:
         producer.close()
     console.print(f"published {len(ids)} prompts to {names.prompts}")
-
-
-def _produce_following_bias(spec, count, run_id, batch, wait, producer, names, bootstrap):  # noqa: ANN001, ANN202
-    from agents.bias.core import psi
-    from agents.bias.reweight import Reweighter, merge
-    from streams.producer import BiasFollower, plan_prompts, publish
-    from streams.serde import registry
-
-    serde = registry()
-    targets = spec.targets()
-    loop = Reweighter(targets)
-    follower = BiasFollower(bootstrap, names["bias-reports"], serde, spec.dataset.name)
-    ids: list[str] = []
-    try:
-        while len(ids) < count:
-            started = int(time.time() * 1000)
-            n = min(batch, count - len(ids))
-            ids += publish(producer, names.prompts, serde,
-                           plan_prompts(spec, n, run_id, started, start=len(ids), factors=loop.factors))
-            reports = follower.wait_for_batch(started, timeout_s=wait, quiet_s=min(wait, 15.0))
-            if not reports:
-                console.print(f"batch {len(ids) // batch}: no bias report within {wait:.0f}s (is a worker with the "
-                              "bias stage running?); weights unchanged")
-                continue
-            observed = merge(reports)
-            drift = ", ".join(f"{d} PSI {psi(o, targets[d]):.3f}" for d, o in sorted(observed.items()) if d in targets)
-            loop.update(observed)
-            steer = "; ".join(f"{d}: " + ", ".join(f"{c} x{f:.2f}" for c, f in sorted(fs.items()))
-                              for d, fs in sorted(loop.factors.items()))
-            console.print(f"batch {-(-len(ids) // batch)}: {sum(r['records'] for r in reports)} accepted, {drift} -> "
-                          f"{steer or 'nothing to steer'}")
-    finally:
-        follower.close()
-    return ids
 
 
 @app.command()
@@ -394,7 +368,7 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agents.dedup.core import DedupIndex, DedupParams
-    from agents.dedup.jsonl import Summary, dedup_lines, live_index
+    from agents.dedup.jsonl import Summary, dedup_lines
 
     params = DedupParams(ratio=ratio, token_sort=token_sort)
     rejects = rejects or out.with_name(out.name.removesuffix(".jsonl") + ".rejects.jsonl")
@@ -407,7 +381,7 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
         _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
     index, live = DedupIndex(params), {}
     if against_index:
-        index, live = _live_index(params, live_index)
+        index, live = _live_index(params)
     columns = (TextColumn("[bold]dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                TimeElapsedColumn())
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -433,13 +407,14 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
         console.print(f"every dropped or invalid line, with its reason: {rejects}")
 
 
-def _live_index(params, live_index):  # noqa: ANN001, ANN202 - a helper of dedup, kept out of its body
+def _live_index(params: Any) -> tuple[Any, dict[str, str]]:
+    """``dedup --against-index``: the live records' index, or a clear error when it cannot be read."""
+    from agents.dedup.jsonl import live_index
     from agents.dedup.store import read_changelog
-    from streams.serde import registry as schema_registry
-    from streams.topics import TopicNames
-
     from streams.kafka_local.launcher import cluster_ready
+    from streams.serde import registry as schema_registry
     from streams.settings import KafkaSettings
+    from streams.topics import TopicNames
 
     kafka = KafkaSettings()
     topic = TopicNames(kafka.topic_prefix)["dedup-index"]

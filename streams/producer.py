@@ -125,3 +125,36 @@ class BiasFollower:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def publish_following_bias(producer: Any, follower: BiasFollower, topic: str, serde: SchemaRegistry, spec: Spec,
+                           count: int, run_id: str, batch: int, wait_s: float,
+                           say: Callable[[str], None]) -> list[str]:
+    """``produce --follow-bias``: publish in batches; after each, re-weight the sampling from
+    that batch's bias reports (agents.bias.reweight) and say what was seen and steered."""
+    import time
+
+    from agents.bias.core import psi
+    from agents.bias.reweight import Reweighter, merge
+
+    targets = spec.targets()
+    loop = Reweighter(targets)
+    ids: list[str] = []
+    number = 0
+    while len(ids) < count:
+        number += 1
+        started = int(time.time() * 1000)
+        ids += publish(producer, topic, serde, plan_prompts(spec, min(batch, count - len(ids)), run_id, started,
+                                                            start=len(ids), factors=loop.factors))
+        reports = follower.wait_for_batch(started, timeout_s=wait_s, quiet_s=min(wait_s, 15.0))
+        if not reports:
+            say(f"batch {number}: no bias report within {wait_s:.0f}s (is a worker with the bias stage running?); "
+                "weights unchanged")
+            continue
+        observed = merge(reports)
+        drift = ", ".join(f"{d} PSI {psi(o, targets[d]):.3f}" for d, o in sorted(observed.items()) if d in targets)
+        loop.update(observed)
+        steer = "; ".join(f"{d}: " + ", ".join(f"{c} x{f:.2f}" for c, f in sorted(fs.items()))
+                          for d, fs in sorted(loop.factors.items()))
+        say(f"batch {number}: {sum(r['records'] for r in reports)} accepted, {drift} -> {steer or 'nothing to steer'}")
+    return ids
