@@ -95,12 +95,15 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         await sinks.outcome(gen["prompt_id"], "ACCEPTED", STAGE, record_id=decision.record_id, task=gen["task"])
 
     async def snapshot() -> None:
-        """Write a snapshot of every partition that changed: flush our changelog sends first, so
-        that everything below the end offset we then read is in the export."""
+        """Write a snapshot of every partition that changed. A record enters the index before
+        its changelog entry is sent, so an export taken after reading the end offset holds every
+        entry below it. Flushing first (once) keeps the tail that a restart replays short."""
         if snapshots is None or deps.bootstrap is None:
             return
-        for partition in index.dirty():
+        dirty = index.dirty()
+        if dirty:
             await app.producer.flush()
+        for partition in dirty:
             end = await asyncio.to_thread(end_offset, deps.bootstrap, index.topic, partition)
             exported = index.export(partition)  # on the loop: no record is added meanwhile
             started = time.perf_counter()

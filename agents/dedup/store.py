@@ -121,8 +121,8 @@ class PartitionedIndex:
         return entries, keys, index.added
 
     def write_snapshot(self, partition: int, exported: tuple[list[IndexEntry], Any, int], read_to: int) -> None:
-        """Blocking. ``read_to`` must be a changelog end offset taken after every entry of the
-        export below it was sent (the agent flushes its producer first)."""
+        """Blocking. ``read_to`` must be a changelog end offset read before the export was taken
+        (every entry below it was in the index then, as records enter it before they are sent)."""
         path = self.snapshot_path(partition)
         if path is None:
             return
