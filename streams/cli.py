@@ -388,7 +388,7 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
     rejects.parent.mkdir(parents=True, exist_ok=True)
     with Progress(*columns, console=console, disable=not console.is_terminal and total < 10_000) as bar, \
             input_path.open(encoding="utf-8", errors="replace", newline="") as src, \
-            out.open("w", encoding="utf-8") as kept, rejects.open("w", encoding="utf-8") as rej:
+            out.open("w", encoding="utf-8", newline="") as kept, rejects.open("w", encoding="utf-8") as rej:
         task = bar.add_task("dedup", total=total, detail="")
 
         def progress(s: Summary) -> None:

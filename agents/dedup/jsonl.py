@@ -1,7 +1,7 @@
 """Deduplicating an existing JSONL data set with the pipeline's core (``synthstream dedup``).
 
 Stream order: the first line of a group is kept, later exact or near copies are dropped; kept
-lines are written back byte for byte. Lines that are not a JSON object or lack the text field
+lines are written back unchanged, line ending included (the last line gets one if it had none). Lines that are not a JSON object or lack the text field
 are not guessed at: they go to the rejects file with their reason, like dropped duplicates
 (with the line or live record they duplicate), so every input line is accounted for.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -68,7 +68,8 @@ def dedup_lines(lines: Iterable[str], text_path: str, out: TextIO, rejects: Text
     live = live or {}
     summary = Summary(live_records=len(live))
     first_line: dict[str, int] = {}  # record id -> the line that kept it
-    for number, line in enumerate(_numbered(lines), start=1):
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\n").rstrip("\r")
         summary.lines += 1
         if not line.strip():
             summary.blank += 1
@@ -91,16 +92,11 @@ def dedup_lines(lines: Iterable[str], text_path: str, out: TextIO, rejects: Text
                                          ensure_ascii=False) + "\n")
             else:
                 first_line[decision.record_id] = number
-                out.write(line + "\n")
+                out.write(raw if raw.endswith("\n") else raw + "\n")
                 summary.kept += 1
         if progress is not None:
             progress(summary)
     return summary
-
-
-def _numbered(lines: Iterable[str]) -> Iterator[str]:
-    for line in lines:
-        yield line.rstrip("\n").rstrip("\r")
 
 
 def _reject(rejects: TextIO, number: int, kind: str, reason: str, line: str, summary: Summary) -> None:

@@ -66,3 +66,17 @@ def test_dedup_says_what_to_fix(tmp_path):
     src.write_text('{"text": "a"}\n')
     done = run("--in", str(src), "--out", str(src))
     assert done.returncode != 0 and "would be overwritten" in done.stderr
+
+
+def test_kept_lines_keep_their_bytes_and_line_endings():
+    import io
+
+    from agents.dedup.jsonl import dedup_lines
+
+    src = io.StringIO('{"text": "first line of a windows file"}\r\n{"text":  "First line of a Windows file!"}\r\n'
+                      '{"text": "another, different one entirely"}', newline="")
+    kept, rejects = io.StringIO(newline=""), io.StringIO()
+    summary = dedup_lines(src, "text", kept, rejects)
+    assert (summary.kept, dict(summary.dropped)) == (2, {"exact": 1})  # same once normalised
+    assert kept.getvalue() == ('{"text": "first line of a windows file"}\r\n'
+                               '{"text": "another, different one entirely"}\n')  # the last line gets its newline
