@@ -50,9 +50,10 @@ def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
 
 def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0,
                partitions: list[int] | None = None, start: dict[int, int] | None = None,
-               client_id: str = "synthstream-export"):
+               client_id: str = "synthstream-export", stop: dict[int, int] | None = None):
     """Yield every message of ``partitions`` (default: all) from ``start`` (partition -> offset;
-    default: the beginning) up to the end offsets taken at the start."""
+    default: the beginning) up to the end offsets taken at the start, or to ``stop`` (partition ->
+    offset, exclusive) where that comes first."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
@@ -68,6 +69,7 @@ def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: 
             return
         consumer.assign(parts)
         begin, end = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
+        end = {tp: min(end[tp], (stop or {}).get(tp.partition, end[tp])) for tp in parts}
         for tp in parts:
             consumer.seek(tp, max((start or {}).get(tp.partition, 0), begin[tp]))
         remaining = {tp for tp in parts if consumer.position(tp) < end[tp]}

@@ -10,7 +10,7 @@ OUTCOMES = {
     "generation": ("generated",),
     "verification": ("accepted", "rejected"),
     "dedup": ("accepted", "duplicate_exact", "duplicate_near", "replayed"),
-    "bias": ("observed",),
+    "bias": ("observed", "replayed", "redelivered"),  # replayed: re-read after a restart; redelivered: already reported
     "review": ("labelled",),
 }
 DEAD_LETTER_REASONS = ("empty", "not_avro", "unknown_schema", "wrong_type", "corrupt", "invalid_record", "unknown_task", "internal_error",
@@ -136,7 +136,7 @@ class Metrics:
             self.quality.labels(task)
         for kind in ("exact", "near"):
             self.dedup_hits.labels(kind)
-        for closed_by in ("count", "time", "idle"):
+        for closed_by in ("count", "time", "idle", "rebalance"):
             self.bias_windows.labels(closed_by)
         for mode in SANDBOX_MODES:
             self.sandbox_mode.labels(mode)

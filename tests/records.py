@@ -41,8 +41,11 @@ BIAS = {"dataset": "t", "window_start": 1, "window_end": 2, "records": 3, "close
         "length_bins": {"100-200": 0.75, "200-400": 0.25}, "length_psi": 0.02, "length_status": "ok",
         "diversity": {"mean_length": 150.0, "distinct_1": 0.5, "distinct_2": 0.8, "distinct_3": 0.9,
                       "compression_ratio": 2.5, "top_opening": "to solve the", "top_opening_share": 0.4},
-        "detectors": {"gendered_share": 0.1, "refusal_share": 0.0}}
-BIAS_ADDED = {"length_bins": {}, "length_psi": None, "length_status": "no_target", "diversity": None, "detectors": {}}
+        "detectors": {"gendered_share": 0.1, "refusal_share": 0.0},
+        "source_offsets": {"0": 120, "3": 7}, "length_reference": {"100-200": 0.5, "200-400": 0.5}}
+BIAS_RESTART_ADDED = {"source_offsets": {}, "length_reference": {}}
+BIAS_ADDED = {"length_bins": {}, "length_psi": None, "length_status": "no_target", "diversity": None, "detectors": {},
+              **BIAS_RESTART_ADDED}
 DEAD = {"stage": "generation", "reason": "corrupt", "detail": "bad", "source_topic": "x", "source_partition": 0,
         "source_offset": 5, "original_key": b"k", "original_value": b"\x00\xff", "prompt_id": None,
         "failed_at": 1_700_000_000_000}

@@ -3,6 +3,12 @@
 Pure: timestamps come in with the records (event time) or from the caller (idle flush).
 A window closes when it holds ``max_records`` records, when a record's time falls past
 its end, or when the caller flushes it.
+
+Restart safety: a record may come with its position (partition, offset) in the accepted-records
+topic. Each report then says, per partition, the offset below which every record of the dataset
+has been reported (``source_offsets``, cumulative) and carries the length reference. A restarted
+worker ``restore``s both from the last reports, re-reads the records after them (the window that
+was open), and skips redelivered records that a report already ``covered``.
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ class WindowReport:
     length_status: str = "no_target"
     diversity: dict[str, float | str] | None = None
     detectors: dict[str, float] = field(default_factory=dict)
+    source_offsets: dict[str, int] = field(default_factory=dict)  # partition -> next offset not yet reported
+    length_reference: dict[str, float] = field(default_factory=dict)  # the bins length_psi is measured against
 
 
 class BiasWindow:
@@ -83,15 +91,32 @@ class BiasWindow:
         self._n = 0
         self._start: int | None = None
         self._last: int | None = None
+        self._reported: dict[int, int] = {}  # partition -> next offset after the records of closed windows
+        self._open: dict[int, int] = {}  # the same for the records of the open window
+
+    def restore(self, reported: dict[int, int], reference_bins: dict[str, float]) -> None:
+        """Take what earlier reports covered and their length reference (after a restart)."""
+        for partition, offset in reported.items():
+            self._reported[partition] = max(offset, self._reported.get(partition, 0))
+        if reference_bins and self.reference_bins is None:
+            self.reference_bins = dict(reference_bins)
+
+    def reported_to(self, partition: int) -> int:
+        """The offset below which every record of this dataset in the partition is in a report."""
+        return self._reported.get(partition, 0)
+
+    def covered(self, partition: int, offset: int) -> bool:
+        """Whether a closed window already counted the record at this position (a redelivery)."""
+        return offset < self.reported_to(partition)
 
     @property
     def pending(self) -> int:
         return self._n
 
     def add(self, dims: dict[str, str], ts_ms: int, response: str | None = None,
-            is_code: bool = False) -> list[WindowReport]:
+            is_code: bool = False, position: tuple[int, int] | None = None) -> list[WindowReport]:
         """Count one record (and its response's text, when given); returns the windows this
-        closed (zero, one or two)."""
+        closed (zero, one or two). ``position`` is the record's (partition, offset)."""
         closed = []
         if self._start is not None and ts_ms >= self._start + self.window_ms:
             closed.append(self.flush("time", self._start + self.window_ms))
@@ -103,6 +128,9 @@ class BiasWindow:
             self._text.add(response, is_code)
         self._n += 1
         self._last = ts_ms if self._last is None else max(self._last, ts_ms)
+        if position is not None:
+            partition, offset = position
+            self._open[partition] = max(offset + 1, self._open.get(partition, 0))
         if self._n >= self.max_records:
             closed.append(self.flush("count", self._last + 1))
         return [r for r in closed if r is not None]
@@ -130,6 +158,10 @@ class BiasWindow:
                 report.length_status = status(report.length_psi, self.warn, self.critical)
             report.diversity = {k: v for k, v in asdict(text).items() if k not in ("length_bins", "detectors")}
             report.detectors = text.detectors
-        self._counts, self._n, self._start, self._last = {}, 0, None, None
+        for partition, offset in self._open.items():
+            self._reported[partition] = max(offset, self._reported.get(partition, 0))
+        report.source_offsets = {str(p): o for p, o in sorted(self._reported.items())}
+        report.length_reference = dict(self.reference_bins or {})
+        self._counts, self._n, self._start, self._last, self._open = {}, 0, None, None, {}
         self._text = TextWindow()
         return report

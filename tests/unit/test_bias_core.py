@@ -103,3 +103,49 @@ def test_length_psi_against_the_first_window():
     [drifted] = [r for i in range(50) for r in w.add({}, 200 + i, long_ if i % 10 else short)]
     assert drifted.length_psi > 0.2 and drifted.length_status == "critical"
     assert w.reference_bins == first.length_bins
+
+
+# ---- restart safety: source offsets, coverage and a restored reference ------------------------
+
+def test_reports_carry_the_offsets_they_cover_cumulatively():
+    w = BiasWindow("d", {}, max_records=3)
+    assert w.add({"t": "a"}, 1, position=(0, 10)) == [] and w.add({"t": "a"}, 2, position=(1, 4)) == []
+    [first] = w.add({"t": "a"}, 3, position=(0, 11))
+    assert first.source_offsets == {"0": 12, "1": 5}
+    w.add({"t": "a"}, 4, position=(1, 5))
+    w.add({"t": "a"}, 5, position=(1, 6))
+    [second] = w.add({"t": "a"}, 6, position=(2, 0))
+    assert second.source_offsets == {"0": 12, "1": 7, "2": 1}  # partition 0 is still covered up to 12
+
+
+def test_a_covered_record_is_recognised_as_a_redelivery():
+    w = BiasWindow("d", {}, max_records=2)
+    w.add({"t": "a"}, 1, position=(0, 0))
+    w.add({"t": "a"}, 2, position=(0, 1))  # closes: partition 0 covered below offset 2
+    assert w.covered(0, 0) and w.covered(0, 1)
+    assert not w.covered(0, 2) and not w.covered(1, 0)
+    w.add({"t": "a"}, 3, position=(0, 2))
+    assert not w.covered(0, 2)  # in the open window, not yet in a report
+
+
+def test_restore_takes_coverage_and_the_length_reference_from_earlier_reports():
+    short, long_ = "x = 3. " * 5, "Step: we move every term and check the result again. " * 12
+    before = BiasWindow("d", {}, max_records=10)
+    [ref] = [r for i in range(10) for r in before.add({}, i, short if i % 2 else long_, position=(0, i))]
+    assert ref.length_reference == ref.length_bins and ref.length_psi is None
+    after = BiasWindow("d", {}, max_records=10)  # a restarted worker
+    after.restore({0: 10, 3: 7}, ref.length_reference)
+    assert after.covered(0, 9) and not after.covered(0, 10) and after.covered(3, 6)
+    [same] = [r for i in range(10) for r in after.add({}, 100 + i, short if i % 2 else long_, position=(0, 10 + i))]
+    assert same.length_psi == pytest.approx(0.0)  # compared with the restored reference, not made a new one
+    assert same.source_offsets == {"0": 20, "3": 7}
+    fresh = BiasWindow("d", {})
+    fresh.restore({}, {})
+    assert fresh.reference_bins is None  # nothing to restore: the next window becomes the reference
+
+
+def test_restore_keeps_the_higher_offset():
+    w = BiasWindow("d", {}, max_records=1)
+    w.add({"t": "a"}, 1, position=(0, 50))
+    w.restore({0: 20, 1: 3}, {})
+    assert w.covered(0, 50) and w.covered(1, 2) and not w.covered(1, 3)

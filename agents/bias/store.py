@@ -1,0 +1,126 @@
+"""What the bias monitor needs after a restart, read back from Kafka (kafka-python).
+
+The monitor's windows live in memory, and Faust commits offsets as records are read, so a window
+still open when a worker dies would be lost: its records are past the committed offset and no
+report holds them. Nothing extra is written to prevent that. Each report says, per partition of
+accepted-records, the offset below which its dataset's records are reported (``source_offsets``)
+and carries the length reference. So a worker given a partition reads the reports back, then
+re-reads the partition's records between the last reported ones and where it resumes, and
+counts those no report holds.
+
+How far back to re-read is bounded by time, not by the reports alone (a dataset may have no
+report yet): a window closes at most ``window_seconds`` after its first record (event time), or
+when its dataset has been idle for ``idle_flush_seconds``. So every record of a window that was
+open when the record before the resume point was read is at most ``horizon_ms`` older than it
+(with a margin for pipeline latency and clock skew between hosts).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+SLACK_MS = 60_000
+
+
+@dataclass
+class Resume:
+    """One dataset's state as its reports left it."""
+
+    reported: dict[int, int] = field(default_factory=dict)  # partition -> offset below which all is reported
+    reference: dict[str, float] = field(default_factory=dict)  # length bins of the reference window
+
+
+def resume_from(reports: list[dict[str, Any]]) -> dict[str, Resume]:
+    """Fold reports (in topic order) into each dataset's resume state: the highest covered offset
+    per partition over every worker's reports, and the newest length reference (reports written
+    before they carried one: the dataset's first window, which was the reference)."""
+    out: dict[str, Resume] = {}
+    for report in reports:
+        state = out.setdefault(report["dataset"], Resume())
+        for partition, offset in report.get("source_offsets", {}).items():
+            state.reported[int(partition)] = max(offset, state.reported.get(int(partition), 0))
+        if report.get("length_reference"):
+            state.reference = dict(report["length_reference"])
+        elif not state.reference and report.get("length_bins") and report.get("length_psi") is None:
+            state.reference = dict(report["length_bins"])
+    return out
+
+
+def horizon_ms(window_seconds: float, idle_flush_seconds: float) -> int:
+    return int((window_seconds + 2 * idle_flush_seconds) * 1000) + SLACK_MS
+
+
+class Recovery:
+    """Reads the reports once per assignment and the records of each partition's open windows."""
+
+    def __init__(self, bootstrap: str | None, reports_topic: str, records_topic: str, serde: Any,
+                 horizon: int) -> None:
+        self.bootstrap, self.reports_topic, self.records_topic = bootstrap, reports_topic, records_topic
+        self.serde, self.horizon = serde, horizon
+        self.caught_up: set[int] = set()
+        self.resume: dict[str, Resume] | None = None
+
+    def mark_stale(self) -> None:
+        """After a rebalance: other workers may have reported meanwhile."""
+        self.caught_up.clear()
+        self.resume = None
+
+    def load(self) -> dict[str, Resume]:
+        """Blocking: every report of the topic, folded (once per assignment)."""
+        if self.resume is None:
+            from streams.exporter import read_topic
+
+            reports = []
+            if self.bootstrap is not None:
+                for msg in read_topic(self.bootstrap, self.reports_topic, client_id="synthstream-bias-resume"):
+                    try:
+                        reports.append(self.serde.decode(msg.value, "BiasReport")[1])
+                    except DecodeError as exc:
+                        logger.warning("bias: skipping undecodable report %s[%d]@%d: %s", self.reports_topic,
+                                       msg.partition, msg.offset, exc)
+            self.resume = resume_from(reports)
+        return self.resume
+
+    def unreported(self, partition: int, resume_at: int,
+                   reported_to: dict[str, int]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Blocking: ``(offset, record)`` for the records before ``resume_at`` that may belong to a
+        window that was open, leaving out those below their dataset's ``reported_to`` offset."""
+        if self.bootstrap is None or resume_at <= 0:
+            return
+        from streams.exporter import read_topic
+
+        start = self._start(partition, resume_at)
+        for msg in read_topic(self.bootstrap, self.records_topic, partitions=[partition], start={partition: start},
+                              stop={partition: resume_at}, client_id="synthstream-bias-resume"):
+            try:
+                record = self.serde.decode(msg.value, "AcceptedRecord")[1]
+            except DecodeError:
+                continue  # dead-lettered when it was first read
+            if msg.offset >= reported_to.get(record["lineage"]["dataset"], 0):
+                yield msg.offset, record
+
+    def _start(self, partition: int, resume_at: int) -> int:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", client_id="synthstream-bias-resume")
+        try:
+            tp = TopicPartition(self.records_topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, resume_at - 1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                got = consumer.poll(timeout_ms=500, max_records=1).get(tp)
+                if got:
+                    found = consumer.offsets_for_times({tp: max(0, got[0].timestamp - self.horizon)})[tp]
+                    return resume_at if found is None else min(found.offset, resume_at)
+            raise TimeoutError(f"{self.records_topic}[{partition}]@{resume_at - 1} not read within 30s")
+        finally:
+            consumer.close()
