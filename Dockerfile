@@ -9,6 +9,9 @@ COPY streams ./streams
 COPY agents ./agents
 COPY schemas ./schemas
 COPY specs ./specs
+# llama.cpp for any x86-64 with AVX2 (the image may run elsewhere), not -march=native of the build host,
+# which also compiles AMX kernels (see the Makefile)
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 RUN pip install --no-cache-dir ".[local-llm]"
 # schemas/ is read from the source tree next to the packages
 ENV PYTHONPATH=/app SYNTHSTREAM_METRICS_HOST=0.0.0.0

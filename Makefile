@@ -9,6 +9,21 @@ STAMP  := $(VENV)/.installed-stamp
 COUNT  ?=
 # llama-cpp-python (the embedded model) compiles from source once; use every core for it
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# ... with the vector extensions this CPU has, named one by one, never AMX: llama.cpp's default
+# -march=native build also compiles AMX kernels, which die with SIGILL on virtual machines that
+# advertise AMX without enabling it. (On other architectures its native build is kept.) The
+# wheel goes to a cache of our own named after those flags: pip's wheel cache does not tell
+# builds apart by flags, so it could hand back a build for another CPU.
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python\[server\]==\([0-9.]*\)".*/\1/p' pyproject.toml)
+CPU_FLAGS     := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+X86_FEATURES  := avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512vbmi:AVX512_VBMI \
+                 avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16
+IS_X86        := $(filter x86_64,$(shell uname -m))
+LLAMA_FEATURES := $(if $(IS_X86),\
+  $(foreach f,$(X86_FEATURES),$(if $(filter $(firstword $(subst :, ,$(f))),$(CPU_FLAGS)),$(lastword $(subst :, ,$(f))))) \
+  $(if $(filter 5,$(words $(filter avx512f avx512cd avx512vl avx512dq avx512bw,$(CPU_FLAGS)))),AVX512))
+LLAMA_CMAKE   := $(if $(IS_X86),-DGGML_NATIVE=OFF $(foreach f,$(LLAMA_FEATURES),-DGGML_$(f)=ON))
+WHEELS        := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/synthstream/wheels/llama-$(LLAMA_VERSION)-$(if $(IS_X86),x86$(subst $(eval) ,,$(foreach f,$(LLAMA_FEATURES),-$(f))),native)
 
 .PHONY: setup system-deps kafka-jars run test bench clean
 
@@ -36,8 +51,13 @@ system-deps:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	@echo "installing synthstream and its test and embedded-model extras (llama-cpp-python compiles once, ~5 min) ..."
-	$(BIN)/python -m pip install -q -e ".[test,local-llm]"
+	@if ! ls $(WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) for the embedded model (once, ~5 min on 2 cores) ..."; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip wheel -q --no-cache-dir --no-deps -w $(WHEELS) \
+	    "llama-cpp-python==$(LLAMA_VERSION)"; \
+	fi
+	@echo "installing synthstream and its test and embedded-model extras ..."
+	$(BIN)/python -m pip install -q --find-links $(WHEELS) -e ".[test,local-llm]"
 	@touch $(STAMP)
 
 kafka-jars: $(STAMP)
