@@ -24,7 +24,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("verdicts", "Verdict", "prompt_id"),
     # Trainers replay accepted-records from the start, so it is never deleted.
     TopicSpec("accepted-records", "AcceptedRecord", "record_id", {"retention.ms": "-1"}),
-    TopicSpec("bias-reports", "BiasReport", "dataset"),
+    # the data set's distribution over time; a restarted bias worker also resumes from these
+    TopicSpec("bias-reports", "BiasReport", "dataset", {"retention.ms": "-1"}),
     TopicSpec("dead-letters", "DeadLetter", "original key"),
     TopicSpec("outcomes", "Outcome", "prompt_id"),
     # a sample of verdicts, accepted and rejected alike, for people to label; and their labels

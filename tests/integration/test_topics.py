@@ -19,8 +19,9 @@ def test_create_is_idempotent_with_partitions_and_retention(bootstrap):
     try:
         meta = {t["name"]: t for t in admin.describe_topics(TopicNames(prefix).all())}
         assert all(len(t["partitions"]) == 3 for t in meta.values())
-        accepted = TopicNames(prefix)["accepted-records"]
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, accepted)])
-        assert configs["topic"][accepted]["retention.ms"]["value"] == "-1"
+        for role in ("accepted-records", "bias-reports", "dedup-index"):
+            name = TopicNames(prefix)[role]
+            configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+            assert configs["topic"][name]["retention.ms"]["value"] == "-1", role
     finally:
         admin.close()
