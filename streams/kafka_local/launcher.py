@@ -33,21 +33,30 @@ class BrokerStatus:
 
 
 def cluster_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when the cluster answers a metadata request (not merely an open port)."""
+    """True when the cluster answers a metadata request (not merely an open port). A refused
+    connection is the expected answer while a broker starts, so kafka-python's own ERROR lines
+    about it are kept out of the log: the probe's result says it all."""
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    client_log = logging.getLogger("kafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-probe",
-                                 request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=int(timeout_s * 1000))
-    except (KafkaError, OSError, ValueError):
-        return False
-    try:
-        return bool(admin.describe_cluster().get("brokers"))
-    except (KafkaError, OSError):
-        return False
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-probe",
+                                     request_timeout_ms=int(timeout_s * 1000),
+                                     bootstrap_timeout_ms=int(timeout_s * 1000))
+        except (KafkaError, OSError, ValueError):
+            return False
+        try:
+            return bool(admin.describe_cluster().get("brokers"))
+        except (KafkaError, OSError):
+            return False
+        finally:
+            admin.close()
     finally:
-        admin.close()
+        client_log.setLevel(level)
 
 
 def cluster_id() -> str:
