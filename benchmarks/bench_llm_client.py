@@ -131,9 +131,12 @@ def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, conc
 
 
 def task_entry(name: str) -> dict:
+    from agents.generation.tasks import TASKS
+
     entry: dict = {"name": name, "weight": 1}
-    if name.startswith("math."):
-        entry.update(dimensions={"difficulty": {"basic": 1}}, params={"samples": 3})
+    if name.startswith("math."):  # the easiest difficulty the task offers (math.open has no "basic")
+        easiest = TASKS[name].dimensions["difficulty"][0]
+        entry.update(dimensions={"difficulty": {easiest: 1}}, params={"samples": 3})
     elif name == "code.python":
         entry.update(dimensions={"source": {"catalogue": 0.75, "model": 0.25}, "difficulty": {"easy": 1}})
     elif name == "dialogue.chat":
