@@ -19,11 +19,12 @@ CPU_FLAGS     := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 X86_FEATURES  := avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512vbmi:AVX512_VBMI \
                  avx512_vnni:AVX512_VNNI avx512_bf16:AVX512_BF16
 IS_X86        := $(filter x86_64,$(shell uname -m))
+space         := $(subst ,, )
 LLAMA_FEATURES := $(if $(IS_X86),\
   $(foreach f,$(X86_FEATURES),$(if $(filter $(firstword $(subst :, ,$(f))),$(CPU_FLAGS)),$(lastword $(subst :, ,$(f))))) \
   $(if $(filter 5,$(words $(filter avx512f avx512cd avx512vl avx512dq avx512bw,$(CPU_FLAGS)))),AVX512))
 LLAMA_CMAKE   := $(if $(IS_X86),-DGGML_NATIVE=OFF $(foreach f,$(LLAMA_FEATURES),-DGGML_$(f)=ON))
-WHEELS        := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/synthstream/wheels/llama-$(LLAMA_VERSION)-$(if $(IS_X86),x86$(subst $(eval) ,,$(foreach f,$(LLAMA_FEATURES),-$(f))),native)
+WHEELS        := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/synthstream/wheels/llama-$(LLAMA_VERSION)-$(if $(IS_X86),x86$(subst $(space),,$(foreach f,$(LLAMA_FEATURES),-$(f))),native)
 
 .PHONY: setup system-deps kafka-jars run test bench clean
 

@@ -44,10 +44,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
 
     def window_for(dataset: str) -> BiasWindow:
         if dataset not in windows:
-            windows[dataset] = BiasWindow(dataset, deps.targets.get(dataset, {}),
-                                          max_records=deps.worker.bias_window_records,
-                                          window_ms=int(deps.worker.bias_window_seconds * 1000),
-                                          warn=deps.worker.bias_warn, critical=deps.worker.bias_critical)
+            windows[dataset] = BiasWindow(dataset, deps.targets.get(dataset, {}), max_records=w.bias_window_records,
+                                          window_ms=int(w.bias_window_seconds * 1000), warn=w.bias_warn,
+                                          critical=w.bias_critical)
         return windows[dataset]
 
     async def publish(report: WindowReport) -> None:
@@ -134,11 +133,11 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     async def bias(stream: Any) -> None:
         await run_stage(STAGE, stream, handle, sinks)
 
-    @app.timer(interval=max(0.5, deps.worker.bias_idle_flush_seconds / 2))
+    @app.timer(interval=max(0.5, w.bias_idle_flush_seconds / 2))
     async def flush_idle() -> None:
         now = deps.clock()
         for dataset, window in windows.items():
-            if window.pending and now - last_seen.get(dataset, now) >= deps.worker.bias_idle_flush_seconds * 1000:
+            if window.pending and now - last_seen.get(dataset, now) >= w.bias_idle_flush_seconds * 1000:
                 report = window.flush("idle", now)
                 if report is not None:
                     await publish(report)

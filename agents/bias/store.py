@@ -2,7 +2,7 @@
 
 The monitor's windows live in memory, and Faust commits offsets as records are read, so a window
 still open when a worker dies would be lost: its records are past the committed offset and no
-report holds them. Nothing extra is written to prevent that. Each report says, per partition of
+report holds them. No other state is written to prevent that: each report says, per partition of
 accepted-records, the offset below which its dataset's records are reported (``source_offsets``)
 and carries the length reference. So a worker given a partition reads the reports back, then
 re-reads the partition's records between the last reported ones and where it resumes, and

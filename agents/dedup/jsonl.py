@@ -1,8 +1,8 @@
 """Deduplicating an existing JSONL data set with the pipeline's core (``synthstream dedup``).
 
 Stream order: the first line of a group is kept, later exact or near copies are dropped; kept
-lines are written back unchanged, line ending included (the last line gets one if it had none). Lines that are not a JSON object or lack the text field
-are not guessed at: they go to the rejects file with their reason, like dropped duplicates
+lines are written back unchanged, line ending included (the last line gets one if it had none).
+Lines that are not a JSON object or lack the text field are not guessed at: they go to the rejects file with their reason, like dropped duplicates
 (with the line or live record they duplicate), so every input line is accounted for.
 """
 
