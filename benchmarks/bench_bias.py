@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import Corpus  # noqa: E402
 
-from agents.bias.core import BiasWindow  # noqa: E402
+from synthstream.agents.bias.core import BiasWindow  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

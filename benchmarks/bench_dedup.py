@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import Corpus  # noqa: E402
 
-from agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
-from agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
-from agents.dedup.normalize import normalize  # noqa: E402
+from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
+from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
+from synthstream.agents.dedup.normalize import normalize  # noqa: E402
 
 
 @dataclass

@@ -22,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import Corpus  # noqa: E402
 
-from agents.dedup.core import DedupParams, IndexEntry, record_id  # noqa: E402
-from agents.dedup.normalize import normalize  # noqa: E402
-from agents.dedup.store import PartitionedIndex, to_record  # noqa: E402
-from streams.kafka_local.launcher import LocalKafka, cluster_ready  # noqa: E402
-from streams.producer import make_producer  # noqa: E402
-from streams.serde import registry  # noqa: E402
-from streams.settings import KafkaSettings  # noqa: E402
-from streams.topics import TopicNames, create_topics  # noqa: E402
+from synthstream.agents.dedup.core import DedupParams, IndexEntry, record_id  # noqa: E402
+from synthstream.agents.dedup.normalize import normalize  # noqa: E402
+from synthstream.agents.dedup.store import PartitionedIndex, to_record  # noqa: E402
+from synthstream.streams.app.kafka_local.launcher import LocalKafka  # noqa: E402
+from synthstream.streams.runtime.kafka_io import cluster_ready  # noqa: E402
+from synthstream.streams.app.producer import make_producer  # noqa: E402
+from synthstream.streams.runtime.serde import registry  # noqa: E402
+from synthstream.streams.runtime.settings import KafkaSettings  # noqa: E402
+from synthstream.streams.runtime.topics import TopicNames, create_topics  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,19 +20,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.bias.core import BiasWindow  # noqa: E402
-from agents.dedup.core import DedupIndex, Duplicate  # noqa: E402
-from agents.dedup.fields import default_fields, scope_of, text_of  # noqa: E402
-from agents.generation.core import generate  # noqa: E402
-from agents.verification.core import verify  # noqa: E402
-from streams.kafka_local.launcher import LocalKafka  # noqa: E402
-from streams.outcomes import OutcomeWatcher  # noqa: E402
-from streams.producer import make_producer, plan_prompts, publish  # noqa: E402
-from streams.runner import start_worker, stop_process, worker_layout  # noqa: E402
-from streams.serde import registry  # noqa: E402
-from streams.settings import KafkaSettings  # noqa: E402
-from streams.spec import load_spec  # noqa: E402
-from streams.topics import TopicNames, create_topics  # noqa: E402
+from synthstream.agents.bias.core import BiasWindow  # noqa: E402
+from synthstream.agents.dedup.core import DedupIndex, Duplicate  # noqa: E402
+from synthstream.agents.dedup.fields import default_fields, scope_of, text_of  # noqa: E402
+from synthstream.agents.generation.core import generate  # noqa: E402
+from synthstream.agents.verification.core import verify  # noqa: E402
+from synthstream.streams.app.kafka_local.launcher import LocalKafka  # noqa: E402
+from synthstream.streams.app.outcomes import OutcomeWatcher  # noqa: E402
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish  # noqa: E402
+from synthstream.streams.app.runner import start_worker, stop_process, worker_layout  # noqa: E402
+from synthstream.streams.runtime.serde import registry  # noqa: E402
+from synthstream.streams.runtime.settings import KafkaSettings, worker_settings  # noqa: E402
+from synthstream.agents.spec import load_spec  # noqa: E402
+from synthstream.streams.runtime.topics import TopicNames, create_topics  # noqa: E402
 
 SPEC = ROOT / "specs" / "procedural.yaml"
 
@@ -61,9 +61,10 @@ def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) ->
     names = TopicNames(f"bench{uuid.uuid4().hex[:6]}.")
     create_topics(bootstrap, names.prefix, int(os.environ.get("SYNTHSTREAM_PARTITIONS", "4")))
     tmp = Path(tempfile.mkdtemp(prefix="synthstream-bench-"))
-    procs = [start_worker(SPEC, bootstrap, tmp / f"worker-{i}.log", {
+    procs = [start_worker(SPEC, worker_settings(bootstrap, {
         "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp / str(i)),
-        "SYNTHSTREAM_METRICS_ENABLED": "false"}, stages) for i, stages in enumerate(worker_layout())]
+        "SYNTHSTREAM_METRICS_ENABLED": "false"}), tmp / f"worker-{i}.log", stages)
+        for i, stages in enumerate(worker_layout())]
     watcher = OutcomeWatcher(bootstrap, names, serde)
     producer = make_producer(bootstrap)
     try:

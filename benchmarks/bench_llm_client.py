@@ -33,13 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from streams.kafka_local.launcher import LocalKafka  # noqa: E402
-from streams.producer import make_producer, plan_prompts, publish  # noqa: E402
-from streams.runner import start_worker, stop_process  # noqa: E402
-from streams.serde import registry  # noqa: E402
-from streams.settings import KafkaSettings  # noqa: E402
-from streams.spec import load_spec  # noqa: E402
-from streams.topics import TopicNames, create_topics  # noqa: E402
+from synthstream.streams.app.kafka_local.launcher import LocalKafka  # noqa: E402
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish  # noqa: E402
+from synthstream.streams.app.runner import start_worker, stop_process  # noqa: E402
+from synthstream.streams.runtime.serde import registry  # noqa: E402
+from synthstream.streams.runtime.settings import KafkaSettings, worker_settings  # noqa: E402
+from synthstream.agents.spec import load_spec  # noqa: E402
+from synthstream.streams.runtime.topics import TopicNames, create_topics  # noqa: E402
 
 
 def start_fake_server(latency_ms: float) -> tuple[subprocess.Popen, str]:
@@ -82,7 +82,9 @@ async def direct(url: str, prompts: list[str], concurrency: int) -> float:
 
 def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, concurrency: int,
                      workers: int) -> tuple[float, Counter]:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
+
+    from synthstream.streams.runtime import kafka_io
 
     serde = registry()
     spec = load_spec(spec_path)
@@ -90,13 +92,12 @@ def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, conc
     create_topics(bootstrap, names.prefix, 4)
     tmp = Path(tempfile.mkdtemp(prefix="synthstream-bench-llm-"))
     share = max(1, concurrency // workers)  # the same concurrency in all, split over the processes
-    procs = [start_worker(spec_path, bootstrap, tmp / f"worker-{i}.log", {
+    procs = [start_worker(spec_path, worker_settings(bootstrap, {
         "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp / f"w{i}"),
         "SYNTHSTREAM_METRICS_ENABLED": "false", "SYNTHSTREAM_LLM_BASE_URL": url,
-        "SYNTHSTREAM_LLM_MAX_CONCURRENCY": str(share), "SYNTHSTREAM_LLM_INITIAL_CONCURRENCY": str(share)},
-        ["generation"]) for i in range(workers)]
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             client_id="bench-llm")
+        "SYNTHSTREAM_LLM_MAX_CONCURRENCY": str(share), "SYNTHSTREAM_LLM_INITIAL_CONCURRENCY": str(share)}),
+        tmp / f"worker-{i}.log", ["generation"]) for i in range(workers)]
+    consumer = kafka_io.consumer(bootstrap, "bench-llm")
     parts = [TopicPartition(names.generations, p) for p in range(4)]
     consumer.assign(parts)
     producer = make_producer(bootstrap)
@@ -131,7 +132,7 @@ def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, conc
 
 
 def task_entry(name: str) -> dict:
-    from agents.generation.tasks import TASKS
+    from synthstream.agents.generation.tasks import TASKS
 
     entry: dict = {"name": name, "weight": 1}
     if name.startswith("math."):  # the easiest difficulty the task offers (math.open has no "basic")
@@ -149,9 +150,9 @@ def embedded(per_task: int) -> None:
     through `synthstream run` (broker and model server started once and shared by the runs)."""
     import openai
 
-    from agents.generation.tasks import TASKS
-    from streams.llm_local.launcher import LocalLLM
-    from streams.settings import LLMSettings
+    from synthstream.agents.generation.tasks import TASKS
+    from synthstream.streams.app.llm_local.launcher import LocalLLM
+    from synthstream.streams.runtime.settings import LLMSettings
 
     settings = KafkaSettings()
     broker = LocalKafka(settings) if settings.local else None
@@ -183,7 +184,7 @@ def embedded(per_task: int) -> None:
                 "tasks": [task_entry(name)]}))
             out = tmp / f"{name}.jsonl"
             env = dict(os.environ, SYNTHSTREAM_TOPIC_PREFIX=f"bemb{uuid.uuid4().hex[:6]}.", COLUMNS="160")
-            proc = subprocess.run([sys.executable, "-m", "streams.cli", "run", "--spec", str(spec_path),
+            proc = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "run", "--spec", str(spec_path),
                                    "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise SystemExit(f"{name}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -229,7 +230,7 @@ def main() -> None:
         spec_path = bench_spec(tmp)
         spec = load_spec(spec_path)
         # the same prompt texts the agent sends: the task's completion prompt for each planned prompt
-        from agents.generation.tasks import TASKS
+        from synthstream.agents.generation.tasks import TASKS
         task = TASKS["math.linear"]
         texts = []
         for p in plan_prompts(spec, args.requests, "bench", 0):

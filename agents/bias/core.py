@@ -17,7 +17,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from agents.bias.text_stats import TextWindow
+from synthstream.agents.bias.text_stats import TextWindow
 
 EPS = 1e-4
 WARN, CRITICAL = 0.1, 0.2

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.errors import DecodeError
+from synthstream.streams.runtime import kafka_io
+from synthstream.streams.runtime.errors import DecodeError
 
 logger = logging.getLogger(__name__)
 SLACK_MS = 60_000
@@ -75,11 +76,9 @@ class Recovery:
     def load(self) -> dict[str, Resume]:
         """Blocking: every report of the topic, folded (once per assignment)."""
         if self.resume is None:
-            from streams.exporter import read_topic
-
             reports = []
             if self.bootstrap is not None:
-                for msg in read_topic(self.bootstrap, self.reports_topic, client_id="synthstream-bias-resume"):
+                for msg in kafka_io.read_to_end(self.bootstrap, self.reports_topic, purpose="bias-resume"):
                     try:
                         reports.append(self.serde.decode(msg.value, "BiasReport")[1])
                     except DecodeError as exc:
@@ -94,11 +93,9 @@ class Recovery:
         window that was open, leaving out those below their dataset's ``reported_to`` offset."""
         if self.bootstrap is None or resume_at <= 0:
             return
-        from streams.exporter import read_topic
-
         start = self._start(partition, resume_at)
-        for msg in read_topic(self.bootstrap, self.records_topic, partitions=[partition], start={partition: start},
-                              stop={partition: resume_at}, client_id="synthstream-bias-resume"):
+        for msg in kafka_io.read_range(self.bootstrap, self.records_topic, partitions=[partition],
+                                       start={partition: start}, stop={partition: resume_at}, purpose="bias-resume"):
             try:
                 record = self.serde.decode(msg.value, "AcceptedRecord")[1]
             except DecodeError:
@@ -107,10 +104,9 @@ class Recovery:
                 yield msg.offset, record
 
     def _start(self, partition: int, resume_at: int) -> int:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", client_id="synthstream-bias-resume")
+        consumer = kafka_io.consumer(self.bootstrap, "bias-resume")
         try:
             tp = TopicPartition(self.records_topic, partition)
             consumer.assign([tp])

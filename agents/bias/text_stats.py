@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
-from agents.verification.text_checks import BOILERPLATE, REFUSAL, STOPWORDS, words
+from synthstream.agents.verification.text_checks import BOILERPLATE, REFUSAL, STOPWORDS, words
 
 MAX_TOKENS = 256
 MAX_COMPRESS = 256 * 1024

@@ -23,10 +23,11 @@ from typing import Any
 
 import faust
 
-from agents.dedup.core import DedupParams, Duplicate, Unique
-from agents.dedup.fields import fields_for, scope_of, text_of
-from agents.dedup.store import PartitionedIndex, end_offset, to_record
-from streams.pipeline import Deps, Sinks, raw_topic, run_stage
+from synthstream.agents.dedup.core import DedupParams, Duplicate, Unique
+from synthstream.agents.dedup.fields import fields_for, scope_of, text_of
+from synthstream.agents.dedup.store import PartitionedIndex, end_offset, to_record
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "dedup"
 logger = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ import numpy as np
 import xxhash
 from rapidfuzz import fuzz
 
-from agents.dedup.minhash import LshParams, MinHasher
-from agents.dedup.normalize import normalize
+from synthstream.agents.dedup.minhash import LshParams, MinHasher
+from synthstream.agents.dedup.normalize import normalize
 
 
 @dataclass(frozen=True)

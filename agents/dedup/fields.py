@@ -20,7 +20,7 @@ from typing import Any
 
 import xxhash
 
-from agents.dedup.normalize import normalize
+from synthstream.agents.dedup.normalize import normalize
 
 FIELDS = ("problem", "response", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
           "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")

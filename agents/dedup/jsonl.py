@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, record_id
+from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, record_id
 
 
 class BadLine(ValueError):

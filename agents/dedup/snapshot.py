@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.dedup.core import IndexEntry
-from agents.dedup.minhash import LshParams
+from synthstream.agents.dedup.core import IndexEntry
+from synthstream.agents.dedup.minhash import LshParams
 
 logger = logging.getLogger(__name__)
 VERSION = 1

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.dedup import snapshot
-from agents.dedup.core import DedupIndex, DedupParams, IndexEntry
-from streams.errors import DecodeError
+from synthstream.agents.dedup import snapshot
+from synthstream.agents.dedup.core import DedupIndex, DedupParams, IndexEntry
+from synthstream.streams.runtime import kafka_io
+from synthstream.streams.runtime.errors import DecodeError
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,12 @@ def read_changelog(bootstrap: str, topic: str, serde: Any, partitions: list[int]
                    stats: dict[int, Replayed] | None = None) -> Iterator[tuple[int, IndexEntry]]:
     """Yield ``(partition, entry)`` from ``start`` (default: the beginning) up to the end offsets
     taken when reading starts. ``stats`` gets each partition's counts and next offset."""
-    from streams.exporter import read_topic
-
     stats = {} if stats is None else stats
     for p in partitions or []:
         stats[p] = Replayed(next_offset=(start or {}).get(p, 0))
     started = time.monotonic()
-    for msg in read_topic(bootstrap, topic, timeout_s=timeout_s, partitions=partitions, start=start,
-                          client_id="synthstream-dedup-replay"):
+    for msg in kafka_io.read_to_end(bootstrap, topic, timeout_s=timeout_s, partitions=partitions, start=start,
+                                    purpose="dedup-replay"):
         st = stats.setdefault(msg.partition, Replayed())
         st.next_offset = msg.offset + 1
         try:
@@ -74,14 +73,7 @@ def read_changelog(bootstrap: str, topic: str, serde: Any, partitions: list[int]
 
 
 def end_offset(bootstrap: str, topic: str, partition: int) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="synthstream-dedup-snapshot")
-    try:
-        tp = TopicPartition(topic, partition)
-        return consumer.end_offsets([tp])[tp]
-    finally:
-        consumer.close()
+    return kafka_io.end_offsets(bootstrap, topic, [partition], purpose="dedup-snapshot")[partition]
 
 
 class PartitionedIndex:

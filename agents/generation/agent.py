@@ -17,10 +17,11 @@ from typing import Any
 
 import faust
 
-from agents.generation.backends.client import ModelClient
-from agents.generation.tasks import TASKS, PromptModel
-from streams.errors import PoisonRecord
-from streams.pipeline import Deps, Sinks, raw_topic, run_stage
+from synthstream.agents.generation.backends.client import ModelClient
+from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.streams.runtime.errors import PoisonRecord
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "generation"
 PROCEDURAL = "procedural"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from agents.generation.rational import coef_term, fmt, linear
-from streams.errors import PoisonRecord
+from synthstream.agents.generation.rational import coef_term, fmt, linear
+from synthstream.streams.runtime.errors import PoisonRecord
 
 DIFFICULTIES = ("integer", "negative", "fractional")
 FRAMINGS = {

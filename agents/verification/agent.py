@@ -22,10 +22,11 @@ from typing import Any
 
 import faust
 
-from agents.dedup.fields import fields_for, partition_for, scope_of
-from agents.verification import quality, review
-from agents.verification.sandbox import Limits
-from streams.pipeline import Deps, Sinks, raw_topic, run_stage
+from synthstream.agents.dedup.fields import fields_for, partition_for, scope_of
+from synthstream.agents.verification import quality, review
+from synthstream.agents.verification.sandbox import Limits
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "verification"
 

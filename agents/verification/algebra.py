@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from agents.verification.linear import Linear, NotLinear, parse_linear
+from synthstream.agents.verification.linear import Linear, NotLinear, parse_linear
 
 
 class Unparseable(ValueError):

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from agents.generation.tasks import TASKS
-from agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
-from agents.generation.tasks.symbolic import equivalent
-from agents.verification import steps, text_checks
-from agents.verification.algebra import Unparseable, parse_number, solution
-from agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.generation.tasks.answers import NoAnswer, canonical, parse_canonical
+from synthstream.agents.generation.tasks.symbolic import equivalent
+from synthstream.agents.verification import steps, text_checks
+from synthstream.agents.verification.algebra import Unparseable, parse_number, solution
+from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
 
 VERIFIER = "math.linear-exact@1"
 MATH_VERIFIER = "math.answer-exact+agreement@2"

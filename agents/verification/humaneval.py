@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.verification.sandbox import Limits, RunResult, Sandbox, run_humaneval
+from synthstream.agents.verification.sandbox import Limits, RunResult, Sandbox, run_humaneval
 
 FIELDS = ("task_id", "prompt", "completion", "test", "entry_point")
 

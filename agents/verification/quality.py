@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.verification import core
-from agents.verification.sandbox import Limits, Sandbox
-from agents.verification.validators import Decision, Judgement, Validator, decide, default_weights
+from synthstream.agents.verification import core
+from synthstream.agents.verification.sandbox import Limits, Sandbox
+from synthstream.agents.verification.validators import Decision, Judgement, Validator, decide, default_weights
 
 
 def task_judgement(checked: core.Checked) -> Judgement:

@@ -13,7 +13,7 @@ from typing import Any
 
 import xxhash
 
-from agents.verification.text_checks import transcript
+from synthstream.agents.verification.text_checks import transcript
 
 LABELS = ("accept", "reject")
 COLUMNS = ("prompt_id", "task", "gate", "quality_score", "reasons", "dimensions", "content", "label", "note",

@@ -13,9 +13,10 @@ from typing import Any
 
 import faust
 
-from agents.verification.review import LABELS
-from streams.errors import PoisonRecord
-from streams.pipeline import Deps, Sinks, raw_topic, run_stage
+from synthstream.agents.verification.review import LABELS
+from synthstream.streams.runtime.errors import PoisonRecord
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "review"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
 
 PROMPT = 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-5, 5) == 0\n    assert candidate(10, 20) == 30\n"

@@ -9,14 +9,15 @@ import faust
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.dedup import agent as dedup_agent
-from agents.generation import agent as generation_agent
-from agents.verification import agent as verification_agent
-from streams.metrics import Metrics
-from streams.pipeline import Deps, Sinks
-from streams.serde import registry
-from streams.settings import WorkerSettings
-from streams.topics import TopicNames
+from synthstream.agents.dedup import agent as dedup_agent
+from synthstream.agents.generation import agent as generation_agent
+from synthstream.agents.verification import agent as verification_agent
+from synthstream.streams.runtime.metrics import Metrics
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks
+from synthstream.streams.runtime.serde import registry
+from synthstream.streams.runtime.settings import WorkerSettings
+from synthstream.streams.runtime.topics import TopicNames
 from tests.records import GENERATION, PROCEDURAL_PROMPT as PROMPT, VERDICT
 
 
@@ -24,14 +25,14 @@ class RecordingSinks(Sinks):
     """The real dead-letter and outcome logic; sends are recorded instead of produced."""
 
     def __init__(self, deps: Deps) -> None:
-        self.deps = deps
+        self.serde, self.metrics, self.clock = deps.serde, deps.metrics, deps.clock
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
         self.partitions: list[tuple[str, int | None]] = []
 
     async def send(self, role: str, key: str, record_name: str, record: dict[str, Any],
                    partition: int | None = None) -> None:
-        data = self.deps.serde.encode(record_name, record)  # must be encodable, as in production
-        self.sent.append((role, key, self.deps.serde.decode(data, record_name)[1]))
+        data = self.serde.encode(record_name, record)  # must be encodable, as in production
+        self.sent.append((role, key, self.serde.decode(data, record_name)[1]))
         self.partitions.append((role, partition))
 
     def of(self, role: str) -> list[dict[str, Any]]:
@@ -124,7 +125,7 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
 
 
 def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
-    from agents.dedup.fields import default_fields, partition_for, scope_of
+    from synthstream.agents.dedup.fields import default_fields, partition_for, scope_of
 
     deps.partitions = 8
     gens = [dict(GENERATION, prompt_id=f"s{i}", equation=f"2*x + {i} = {i + 4}", answer="2") for i in range(6)]
@@ -162,7 +163,7 @@ def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps, sand
 
 
 def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps):
-    from agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator
+    from synthstream.agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator
 
     deps.validators = [FactualValidator(), StyleConsistencyValidator(), DiversityValidator()]
     deps.gates = {"t": {"dialogue.chat": {"task": 0.5, "style": 0.5}}}  # the spec's weights for data set 't'
@@ -188,8 +189,8 @@ def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps
 
 
 def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
-    from agents.generation.backends.client import ModelReply
-    from agents.verification.validators.judge import JudgeValidator
+    from synthstream.agents.generation.backends.client import ModelReply
+    from synthstream.agents.verification.validators.judge import JudgeValidator
 
     asked: list[str] = []
 
@@ -207,7 +208,7 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
 
 
 def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
-    from agents.verification.review import sampled
+    from synthstream.agents.verification.review import sampled
 
     deps.review_fractions = {"t": 0.5}
     gens = [dict(GENERATION, prompt_id=f"r{i}") for i in range(40)]
@@ -222,7 +223,7 @@ def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
               dict(LABEL, prompt_id="c", label="accept", gate_accepted=False)]
     app = faust.App("test-labels", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
     rec = RecordingSinks(deps)
-    from agents.bias import agent as bias_agent
+    from synthstream.agents.bias import agent as bias_agent
 
     bias_agent.register(app, deps, rec)
     agent = app.agents[f"{deps.names.prefix}review-labels"]
@@ -256,7 +257,7 @@ def test_a_code_task_runs_under_the_sandbox_limits_its_spec_sets(deps, sandbox):
 
 
 def test_bias_reports_shares_lengths_diversity_and_detectors_and_sets_the_gauges(deps):
-    from agents.bias import agent as bias_agent
+    from synthstream.agents.bias import agent as bias_agent
     from tests.records import ACCEPTED
 
     deps.worker = deps.worker.model_copy(update={"bias_window_records": 4})

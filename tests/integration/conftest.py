@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_local.launcher import LocalKafka
-from streams.runner import start_worker, stop_process
-from streams.settings import KafkaSettings
-from streams.topics import TopicNames, create_topics
+from synthstream.streams.app.kafka_local.launcher import LocalKafka
+from synthstream.streams.app.runner import start_worker, stop_process
+from synthstream.streams.runtime.settings import KafkaSettings, worker_settings
+from synthstream.streams.runtime.topics import TopicNames, create_topics
 
 
 def free_port() -> int:
@@ -58,9 +58,11 @@ def worker_factory(bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., sub
     def start(names: TopicNames, spec: Path, metrics_port: int, stages: list[str] | None = None,
               **env: str) -> subprocess.Popen:
         log = tmp_path / f"worker-{len(procs)}.log"
-        proc = start_worker(spec, bootstrap, log, {
-            "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_METRICS_PORT": str(metrics_port),
-            "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp_path / f"worker-{len(procs)}"), **env}, stages)
+        config = worker_settings(bootstrap, {
+            "SYNTHSTREAM_TOPIC_PREFIX": names.prefix,
+            "SYNTHSTREAM_METRICS_PORT": str(metrics_port),
+            "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp_path / f"worker-{len(procs)}"), **env})
+        proc = start_worker(spec, config, log, stages)
         proc.log_path = log  # type: ignore[attr-defined]
         procs.append(proc)
         return proc

@@ -26,9 +26,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from streams.exporter import read_topic
-from streams.producer import make_producer
-from streams.serde import registry
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.app.producer import make_producer
+from synthstream.streams.runtime.serde import registry
 from tests.integration.conftest import free_port, wait_until
 from tests.integration.test_dedup_index import SPEC
 from tests.integration.test_pipeline import metric, scrape
@@ -75,7 +75,7 @@ def rewind(bootstrap: str, group: str, topic: str) -> bool:
 
 
 def reports(bootstrap: str, names, serde) -> list[dict]:
-    return [serde.decode(m.value, "BiasReport")[1] for m in read_topic(bootstrap, names["bias-reports"])]
+    return [serde.decode(m.value, "BiasReport")[1] for m in read_to_end(bootstrap, names["bias-reports"])]
 
 
 def crash(proc) -> None:

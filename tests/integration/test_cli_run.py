@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -83,6 +83,6 @@ def test_invalid_spec_fails_before_anything_is_published(env, tmp_path):
     assert str(bad) in proc.stderr and "tasks[0].weight" in proc.stderr
     assert "Traceback" not in proc.stderr
     topics = cli("topics", "create", env=env)
-    from streams.topics import TOPICS
+    from synthstream.streams.runtime.topics import TOPICS
 
     assert f"created {len(TOPICS)} topic(s)" in topics.stderr  # nothing had been created by the failed run

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.bias.core import psi
-from agents.bias.reweight import merge
-from streams.exporter import read_topic
-from streams.outcomes import OutcomeWatcher
-from streams.serde import registry
-from streams.spec import load_spec
+from synthstream.agents.bias.core import psi
+from synthstream.agents.bias.reweight import merge
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.runtime.serde import registry
+from synthstream.agents.spec import load_spec
 from tests.integration.conftest import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ DRIFT = Path(__file__).resolve().parents[1] / "fixtures" / "specs" / "drift.yaml
 
 def produce(bootstrap: str, prefix: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=prefix, COLUMNS="250")
-    return subprocess.run([sys.executable, "-m", "streams.cli", "produce", "--spec", str(DRIFT), *args], env=env,
+    return subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "produce", "--spec", str(DRIFT), *args], env=env,
                           capture_output=True, text=True, timeout=400)
 
 
@@ -54,7 +54,7 @@ def test_follow_bias_brings_the_accepted_shares_back_to_target(names, bootstrap,
     finally:
         watcher.close()
     time.sleep(3)  # the last window closes when the stream is idle
-    open_loop = [serde.decode(m.value, "BiasReport")[1] for m in read_topic(bootstrap, names["bias-reports"])]
+    open_loop = [serde.decode(m.value, "BiasReport")[1] for m in read_to_end(bootstrap, names["bias-reports"])]
     counted = [r for r in open_loop if r["closed_by"] == "count"]
     assert len(counted) >= 2 and min(task_psi(r) for r in counted) > 0.2, [task_psi(r) for r in open_loop]
 
@@ -68,7 +68,7 @@ def test_follow_bias_brings_the_accepted_shares_back_to_target(names, bootstrap,
     settled = next((i for i, v in enumerate(batches) if v <= 0.1), None)
     assert settled is not None and settled <= 3 and max(batches[settled:]) <= 0.1, done.stderr
     # the same from the reports themselves: the last windows together are on target
-    closed_loop = [serde.decode(m.value, "BiasReport")[1] for m in read_topic(bootstrap, names["bias-reports"])]
+    closed_loop = [serde.decode(m.value, "BiasReport")[1] for m in read_to_end(bootstrap, names["bias-reports"])]
     late = [r for r in closed_loop if r["window_start"] >= started][-4:]
     merged = merge(late)["task"]
     assert psi(merged, load_spec(DRIFT).targets()["task"]) <= 0.1, (merged, done.stderr)

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.producer import make_producer, plan_prompts, publish
-from streams.serde import registry
-from streams.spec import load_spec
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.runtime.serde import registry
+from synthstream.agents.spec import load_spec
 from tests.fakellm import FakeLLM
 from tests.integration.conftest import free_port, wait_until
 from tests.records import LABEL

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.dedup.fields import default_fields, partition_for, scope_of
-from streams.outcomes import OutcomeWatcher
-from streams.producer import make_producer
-from streams.serde import registry
+from synthstream.agents.dedup.fields import default_fields, partition_for, scope_of
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.producer import make_producer
+from synthstream.streams.runtime.serde import registry
 from tests.integration.conftest import free_port, wait_until
 from tests.integration.test_pipeline import metric, scrape
 from tests.records import GENERATION, VERDICT
@@ -107,7 +107,7 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps(line) + "\n" for line in lines))
     env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=names.prefix, COLUMNS="200")
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "dedup", "--in", str(src), "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "dedup", "--in", str(src), "--out", str(out),
                            "--against-index"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["new"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.dedup.core import DedupParams, IndexEntry, record_id
-from agents.dedup.store import PartitionedIndex, end_offset, to_record
-from streams.producer import make_producer
-from streams.serde import registry
+from synthstream.agents.dedup.core import DedupParams, IndexEntry, record_id
+from synthstream.agents.dedup.store import PartitionedIndex, end_offset, to_record
+from synthstream.streams.app.producer import make_producer
+from synthstream.streams.runtime.serde import registry
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from streams.lag import group_lag
+from synthstream.streams.runtime.lag import group_lag
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,8 @@ def test_lag_counts_what_the_group_has_not_committed(names, bootstrap):
 def test_a_worker_refuses_topics_with_fewer_partitions_than_the_scope_routing_uses(bootstrap):
     import uuid
 
-    from streams.errors import ConfigError
-    from streams.topics import TopicNames, check_dedup_partitions, create_topics
+    from synthstream.streams.runtime.errors import ConfigError
+    from synthstream.streams.runtime.topics import TopicNames, check_dedup_partitions, create_topics
 
     names = TopicNames(f"t{uuid.uuid4().hex[:10]}.")
     create_topics(bootstrap, names.prefix, partitions=2)

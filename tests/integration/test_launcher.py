@@ -6,8 +6,9 @@ import socket
 
 import pytest
 
-from streams.kafka_local.launcher import LauncherError, LocalKafka, cluster_ready
-from streams.settings import KafkaSettings
+from synthstream.streams.app.kafka_local.launcher import LauncherError, LocalKafka
+from synthstream.streams.runtime.kafka_io import cluster_ready
+from synthstream.streams.runtime.settings import KafkaSettings
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration

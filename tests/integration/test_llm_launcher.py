@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.llm_local.launcher import LLMLauncherError, LocalLLM, probe_completion
-from streams.settings import LLMSettings
+from synthstream.streams.app.llm_local.launcher import LLMLauncherError, LocalLLM, probe_completion
+from synthstream.streams.runtime.settings import LLMSettings
 from tests.integration.conftest import free_port
 
 needs_llama = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None and not os.environ.get("CI"),

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.exporter import read_topic
-from streams.outcomes import OutcomeWatcher
-from streams.producer import make_producer, plan_prompts, publish
-from streams.serde import registry
-from streams.settings import LLMSettings
-from streams.spec import load_spec
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.runtime.serde import registry
+from synthstream.streams.runtime.settings import LLMSettings
+from synthstream.agents.spec import load_spec
 from tests.fakellm import FakeLLM, Fault
 from tests.integration.conftest import free_port, wait_until
 
@@ -55,7 +55,7 @@ def run_prompts(bootstrap: str, names, spec_path: Path, count: int, proc, timeou
 
 def generations(bootstrap: str, names) -> list[dict]:
     serde = registry()
-    return [serde.decode(m.value, "Generation")[1] for m in read_topic(bootstrap, names.generations)]
+    return [serde.decode(m.value, "Generation")[1] for m in read_to_end(bootstrap, names.generations)]
 
 
 def test_a_429_storm_loses_and_duplicates_nothing(names, bootstrap, worker_factory, tmp_path):
@@ -110,7 +110,7 @@ def test_malformed_and_truncated_replies_end_in_an_outcome(names, bootstrap, wor
 def embedded_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The embedded model server, as `synthstream run` starts it (skipped only outside CI when the
     local-llm extra is not installed)."""
-    from streams.llm_local.launcher import LocalLLM
+    from synthstream.streams.app.llm_local.launcher import LocalLLM
 
     import importlib.util
 
@@ -129,7 +129,7 @@ def embedded_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.timeout(960)  # its own wait below is 900 s, and says which prompts are missing
 def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstrap, worker_factory, tmp_path,
                                                                   embedded_llm):
-    from agents.generation.tasks import TASKS
+    from synthstream.agents.generation.tasks import TASKS
 
     tasks = []
     for name, task in sorted(TASKS.items()):
@@ -173,7 +173,7 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
         assert g["usage"]["requests"] >= 1 and g["usage"]["completion_tokens"] > 0, g["prompt_id"]
         assert g["lineage"]["model"] == "gemma3-270m" and g["lineage"]["generator"].startswith(g["task"])
         assert g["lineage"]["spec_hash"] == spec.spec_hash and g["samples"]
-    accepted = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_topic(bootstrap, names["accepted-records"])]
+    accepted = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_to_end(bootstrap, names["accepted-records"])]
     assert accepted, "the embedded model had no record accepted at all"
     for record in accepted:
         assert record["usage"]["model"] == "gemma3-270m" and record["lineage"]["verifier"]

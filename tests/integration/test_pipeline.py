@@ -12,13 +12,13 @@ import avro.schema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.generation.core import generate
-from agents.verification.core import verify
-from streams.exporter import read_topic
-from streams.outcomes import OutcomeWatcher
-from streams.producer import make_producer, plan_prompts, publish
-from streams.serde import registry
-from streams.spec import load_spec
+from synthstream.agents.generation.core import generate
+from synthstream.agents.verification.core import verify
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.runtime.serde import registry
+from synthstream.agents.spec import load_spec
 from tests.integration.conftest import free_port, wait_until
 from tests.records import SAMPLES
 
@@ -113,7 +113,7 @@ def test_every_prompt_is_accounted_for_and_no_copy_is_accepted(names, bootstrap,
     schema = avro.schema.parse(serde.schema("AcceptedRecord").canonical)
     reader = avro.io.DatumReader(schema)
     records = []
-    for msg in read_topic(bootstrap, names["accepted-records"]):
+    for msg in read_to_end(bootstrap, names["accepted-records"]):
         assert msg.value[:10] == b"\xc3\x01" + schema.fingerprint("CRC-64-AVRO")
         records.append(reader.read(avro.io.BinaryDecoder(io.BytesIO(msg.value[10:]))))
     assert len(records) == counts["ACCEPTED"]
@@ -143,7 +143,7 @@ def test_every_prompt_is_accounted_for_and_no_copy_is_accepted(names, bootstrap,
     assert wait_until(lambda: not mismatches(), 15), mismatches()
 
     # bias reports: at least one per 50 accepted records, against the spec's targets
-    reports = [serde.decode(m.value, "BiasReport")[1] for m in read_topic(bootstrap, names["bias-reports"])]
+    reports = [serde.decode(m.value, "BiasReport")[1] for m in read_to_end(bootstrap, names["bias-reports"])]
     assert len(reports) >= counts["ACCEPTED"] // 50
     dims = {d["dimension"]: d for d in reports[0]["dimensions"]}
     assert set(dims) >= {"task", "difficulty", "domain"}

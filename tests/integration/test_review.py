@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.verification.review import sampled
-from streams.exporter import read_topic
-from streams.outcomes import OutcomeWatcher
-from streams.producer import make_producer, plan_prompts, publish
-from streams.serde import registry
-from streams.spec import load_spec
+from synthstream.agents.verification.review import sampled
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.runtime.serde import registry
+from synthstream.agents.spec import load_spec
 from tests.integration.conftest import free_port, wait_until
 from tests.integration.test_pipeline import metric, scrape
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(bootstrap: str, prefix: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=prefix, COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -76,7 +76,7 @@ def test_sampled_verdicts_go_out_to_reviewers_and_their_labels_come_back(names, 
     assert f"reviewers agree with the gate on {agree} of {len(labelled)}" in back.stderr
     assert f"review.csv:{len(rows) + 1}: label 'perhaps'" in back.stderr
 
-    published = [serde.decode(m.value, "ReviewLabel")[1] for m in read_topic(bootstrap, names["review-labels"])]
+    published = [serde.decode(m.value, "ReviewLabel")[1] for m in read_to_end(bootstrap, names["review-labels"])]
     assert sorted(p["prompt_id"] for p in published) == sorted(r["prompt_id"] for r in labelled)
     assert {p["reviewer"] for p in published} == {"ana"}
 

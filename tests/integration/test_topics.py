@@ -5,7 +5,7 @@ import uuid
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from streams.topics import ROLES, TopicNames, create_topics
+from synthstream.streams.runtime.topics import ROLES, TopicNames, create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.generation.backends.client import (BackendFailure, ClientConfig, ModelClient, ModelRequest, Sampling,
+from synthstream.agents.generation.backends.client import (BackendFailure, ClientConfig, ModelClient, ModelRequest, Sampling,
                                                parse_retry_after)
-from streams.metrics import Metrics
+from synthstream.streams.runtime.metrics import Metrics
 from tests.fakellm import FakeLLM, Fault
 
 TASK = "math.linear"

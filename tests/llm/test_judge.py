@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest
-from agents.verification.validators import decide
-from agents.verification.validators.judge import JudgeConfig, JudgeValidator, read_score
+from synthstream.agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest
+from synthstream.agents.verification.validators import decide
+from synthstream.agents.verification.validators.judge import JudgeConfig, JudgeValidator, read_score
 from tests.fakellm import FakeLLM, Fault
 from tests.llm.test_client_faults import make_client
 from tests.records import GENERATION
@@ -64,7 +64,7 @@ def test_a_judge_that_cannot_answer_abstains_and_counts_for_nothing() -> None:
     assert down.abstain and down.reasons == ["judge_unavailable: m: gave up after 7 attempts"]
     unreadable = judge(Scripted("I cannot grade this."))
     assert unreadable.abstain and unreadable.reasons[0].startswith("judge_unreadable")
-    from agents.verification.validators import Judgement
+    from synthstream.agents.verification.validators import Judgement
 
     d = decide([Judgement("task", "v", 1.0), down], {"task": 0.5, "judge": 0.5}, 0.85)
     assert d.accepted and d.score == 1.0 and d.scores[1]["reasons"] == down.reasons

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from streams.metrics import Metrics
-from streams.metrics_doc import catalogue
+from synthstream.streams.runtime.metrics import Metrics
+from synthstream.streams.app.metrics_doc import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")

@@ -6,7 +6,7 @@ from fractions import Fraction as F
 
 import pytest
 
-from agents.generation.tasks.answers import NoAnswer, canonical, extract, numbers, parse_canonical
+from synthstream.agents.generation.tasks.answers import NoAnswer, canonical, extract, numbers, parse_canonical
 
 
 @pytest.mark.parametrize("text,value", [

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from agents.bias.core import BiasWindow, jsd, psi, status
+from synthstream.agents.bias.core import BiasWindow, jsd, psi, status
 
 TARGET = {"a": 0.5, "b": 0.5}
 
@@ -53,7 +53,7 @@ def test_flush_of_empty_window_is_none():
 
 
 # ---- text statistics --------------------------------------------------------------------------
-from agents.bias.text_stats import TextWindow, length_bin, looks_english  # noqa: E402
+from synthstream.agents.bias.text_stats import TextWindow, length_bin, looks_english  # noqa: E402
 
 
 def test_length_bins_are_log_spaced_and_cover_everything():

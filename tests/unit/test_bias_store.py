@@ -1,6 +1,6 @@
 """What a restarted bias worker takes from the reports already written (the pure part of agents/bias/store.py)."""
 
-from agents.bias.store import SLACK_MS, horizon_ms, resume_from
+from synthstream.agents.bias.store import SLACK_MS, horizon_ms, resume_from
 
 
 def report(dataset: str, offsets: dict[str, int], bins: dict | None = None, psi: float | None = 0.01,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 
-from streams.kafka_local import launcher
+from synthstream.streams.app.kafka_local import launcher
 
 
 def test_a_cluster_id_never_starts_with_a_dash(monkeypatch) -> None:

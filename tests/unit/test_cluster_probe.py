@@ -3,7 +3,7 @@
 import logging
 import socket
 
-from streams.kafka_local.launcher import cluster_ready
+from synthstream.streams.runtime.kafka_io import cluster_ready
 
 
 def test_probe_of_a_closed_port_is_false_and_logs_no_errors(caplog):

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, Replay, Unique, record_id
-from agents.dedup.fields import DedupFields, default_fields, partition_for, scope_of, text_of, value
-from agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher
-from agents.dedup.normalize import normalize
+from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, Replay, Unique, record_id
+from synthstream.agents.dedup.fields import DedupFields, default_fields, partition_for, scope_of, text_of, value
+from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher
+from synthstream.agents.dedup.normalize import normalize
 
 TEXT = ("A farmer sells 23 apples at the market on Monday and buys 7 pears for his daughter. "
         "How many fruits does he have left if he started with 120 apples? Explain every step.")
@@ -149,7 +149,7 @@ def test_fields_are_read_from_a_generation():
 
 
 def test_a_snapshot_restores_the_same_index_and_refuses_what_it_cannot_use(tmp_path, caplog):
-    from agents.dedup import snapshot
+    from synthstream.agents.dedup import snapshot
 
     texts = [f"{TEXT} Case {i}: the farmer has {i * 37 % 101} crates of plums and {i} goats." for i in range(30)]
     first = DedupIndex()

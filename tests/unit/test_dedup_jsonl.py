@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.dedup.jsonl import BadLine, text_field
+from synthstream.agents.dedup.jsonl import BadLine, text_field
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -28,7 +28,7 @@ def test_text_field_reads_strings_lists_messages_and_dotted_paths():
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", "dedup", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "dedup", *args], capture_output=True, text=True,
                           timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
 
 
@@ -71,7 +71,7 @@ def test_dedup_says_what_to_fix(tmp_path):
 def test_kept_lines_keep_their_bytes_and_line_endings():
     import io
 
-    from agents.dedup.jsonl import dedup_lines
+    from synthstream.agents.dedup.jsonl import dedup_lines
 
     src = io.StringIO('{"text": "first line of a windows file"}\r\n{"text":  "First line of a Windows file!"}\r\n'
                       '{"text": "another, different one entirely"}', newline="")

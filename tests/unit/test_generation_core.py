@@ -3,8 +3,8 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from agents.generation import core
-from streams.errors import PoisonRecord
+from synthstream.agents.generation import core
+from synthstream.streams.runtime.errors import PoisonRecord
 
 X = sympy.Symbol("x")
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
+from synthstream.agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
 
 
 def test_additive_increase_is_about_one_per_window() -> None:

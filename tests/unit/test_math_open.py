@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from agents.generation.tasks import TASKS, PromptModel
-from agents.generation.tasks.answers import NoAnswer, extract
-from agents.generation.tasks.math_open import read_problem
-from agents.generation.tasks.symbolic import equivalent, read_exact
-from agents.verification.core import verify
+from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.generation.tasks.answers import NoAnswer, extract
+from synthstream.agents.generation.tasks.math_open import read_problem
+from synthstream.agents.generation.tasks.symbolic import equivalent, read_exact
+from synthstream.agents.verification.core import verify
 from tests.unit.test_math_tasks import MODEL, ScriptedModel
 
 PROBLEM = "A baker sells 12 rolls a day for 5 days. How many rolls does she sell in all?"

@@ -14,11 +14,11 @@ import sympy
 from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication_application, parse_expr, \
     standard_transformations
 
-from agents.generation.backends.client import ModelReply, ModelRequest, Usage
-from agents.generation.tasks import TASKS, PromptModel
-from agents.generation.tasks.answers import NoAnswer, extract
-from agents.generation.tasks.math import FAMILIES, MathTask
-from agents.verification.core import verify
+from synthstream.agents.generation.backends.client import ModelReply, ModelRequest, Usage
+from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.generation.tasks.answers import NoAnswer, extract
+from synthstream.agents.generation.tasks.math import FAMILIES, MathTask
+from synthstream.agents.verification.core import verify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "model_outputs"
 MATH = [t for t in TASKS.values() if isinstance(t, MathTask)]
@@ -159,7 +159,7 @@ def test_every_recorded_model_output_parses_or_is_refused_with_a_reason() -> Non
 
 
 def test_bad_params_poison_the_prompt_with_the_field() -> None:
-    from streams.errors import PoisonRecord
+    from synthstream.streams.runtime.errors import PoisonRecord
 
     p = prompt("math.linear", "basic", 1, MODEL, samples="0")
     with pytest.raises(PoisonRecord, match="params.samples"):

@@ -11,8 +11,8 @@ import typer
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.cli import app
-from streams.metrics import Metrics
+from synthstream.streams.app.cli import app
+from synthstream.streams.runtime.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
@@ -126,8 +126,8 @@ def test_llm_and_spec_subcommands_exist(group, sub):
 def test_metrics_port_in_use_is_a_config_error():
     import socket
 
-    from streams.errors import ConfigError
-    from streams.metrics import serve
+    from synthstream.streams.runtime.errors import ConfigError
+    from synthstream.streams.runtime.metrics import serve
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

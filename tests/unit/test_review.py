@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.verification.review import BadRow, agreement, read_label, sampled, sheet_row
-from streams.errors import ConfigError
-from streams.review_io import read_sheet
+from synthstream.agents.verification.review import BadRow, agreement, read_label, sampled, sheet_row
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.streams.app.review_io import read_sheet
 from tests.records import CODE, GENERATION, VERDICT
 
 

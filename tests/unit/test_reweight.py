@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agents.bias.core import psi
-from agents.bias.reweight import Reweighter, merge
-from streams.producer import plan_prompts
-from streams.spec import load_spec
+from synthstream.agents.bias.core import psi
+from synthstream.agents.bias.reweight import Reweighter, merge
+from synthstream.streams.app.producer import plan_prompts
+from synthstream.agents.spec import load_spec
 
 TARGET = {"task": {"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}}
 ACCEPT = {"a": 1.0, "b": 0.5, "c": 0.2}  # b rejected half the time, c four times in five

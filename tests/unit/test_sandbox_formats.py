@@ -3,7 +3,7 @@ the worker, and assert lists (literal ones become pairs, the rest a check functi
 
 from __future__ import annotations
 
-from agents.verification.sandbox import IoCase, Limits, Sandbox, run_asserts, run_humaneval, run_io
+from synthstream.agents.verification.sandbox import IoCase, Limits, Sandbox, run_asserts, run_humaneval, run_io
 
 SQUARE = "def square(x):\n    return x * x\n"
 PAIR = "def pair(a, b=0):\n    return (a, b)\n"

@@ -7,8 +7,8 @@ import signal
 import threading
 import time
 
-from agents.verification.sandbox import Limits, Sandbox, run_humaneval
-from agents.verification.sandbox.jail import UNSAFE_ENV
+from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.agents.verification.sandbox.jail import UNSAFE_ENV
 
 OK = ("def f():\n    return 1\n", "def check(candidate):\n    assert candidate() == 1\n")
 

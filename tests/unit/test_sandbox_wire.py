@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from agents.verification.sandbox import same, wire
+from synthstream.agents.verification.sandbox import same, wire
 
 VALUES = [
     None, True, False, 0, -7, 10**40, 1.5, -0.0, "text", "ünï", [], [1, [2, [3]]], (), (1, "a", None),

@@ -5,8 +5,8 @@ import avro.io
 import avro.schema
 import pytest
 
-from streams.errors import DecodeError
-from streams.serde import MARKER, EMBEDDED_TYPES, RECORD_TYPES, SCHEMA_DIR, SchemaRegistry
+from synthstream.streams.runtime.errors import DecodeError
+from synthstream.streams.runtime.serde import MARKER, EMBEDDED_TYPES, RECORD_TYPES, SCHEMA_DIR, SchemaRegistry
 from tests.records import SAMPLES
 
 

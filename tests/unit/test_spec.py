@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.errors import ConfigError
-from streams.spec import load_spec, parse_spec
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.agents.spec import load_spec, parse_spec
 
 DEMO = Path(__file__).resolve().parents[2] / "specs" / "procedural.yaml"
 
@@ -54,10 +54,10 @@ def test_error_line_points_at_the_offending_key(tmp_path):
 
 
 def test_a_procedural_only_task_cannot_be_given_to_a_model_and_back(tmp_path):
-    from streams.spec import TaskSpec
+    from synthstream.agents.spec import TaskSpec
 
     with pytest.raises(Exception, match="solver 'procedural' is not available"):
-        from agents.generation.tasks import TASKS
+        from synthstream.agents.generation.tasks import TASKS
         only_model = next((n for n, t in TASKS.items() if "procedural" not in t.solvers), None)
         if only_model is None:
             pytest.skip("every registered task has a procedural solver")
@@ -65,7 +65,7 @@ def test_a_procedural_only_task_cannot_be_given_to_a_model_and_back(tmp_path):
 
 
 def test_model_config_merges_task_overrides():
-    from streams.spec import Spec
+    from synthstream.agents.spec import Spec
 
     spec = Spec.model_validate({
         "dataset": {"name": "x", "version": "1"},
@@ -93,7 +93,7 @@ def test_unreadable_and_non_yaml_specs(tmp_path):
 
 
 def test_prompt_plans_are_reproducible_per_run_and_differ_between_runs():
-    from streams.producer import plan_prompts
+    from synthstream.streams.app.producer import plan_prompts
 
     spec = load_spec(DEMO)
     a = list(plan_prompts(spec, 50, "run-a", 0))
@@ -111,7 +111,7 @@ SPECS = sorted((DEMO.parent).glob("*.yaml"))
 def test_the_published_json_schema_is_generated_from_the_code():
     import json
 
-    from streams.spec import json_schema
+    from synthstream.agents.spec import json_schema
 
     published = json.loads((DEMO.parent / "spec.schema.json").read_text())
     assert published == json_schema(), "run: synthstream spec schema --out specs/spec.schema.json"
@@ -160,7 +160,7 @@ def test_the_json_schema_rejects_what_pydantic_rejects(mutate):
 
 
 def test_code_params_set_the_sandbox_limits_of_their_task(tmp_path):
-    from streams.spec import load_spec
+    from synthstream.agents.spec import load_spec
 
     doc = yaml.safe_load((DEMO.parent / "code.yaml").read_text())
     doc["tasks"][0]["params"] = dict(doc["tasks"][0].get("params") or {}, timeout_s=2.5, memory_mb=256)

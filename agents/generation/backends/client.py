@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import openai
 
-from agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
-from streams.errors import PoisonRecord
+from synthstream.agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
+from synthstream.streams.runtime.errors import PoisonRecord
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
-from agents.generation.tasks.code import CodeTask
-from agents.generation.tasks.dialogue import DialogueTask
-from agents.generation.tasks.math import MATH_TASKS
-from agents.generation.tasks.math_open import OpenMathTask
-from agents.generation.tasks.qa import QATask
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.code import CodeTask
+from synthstream.agents.generation.tasks.dialogue import DialogueTask
+from synthstream.agents.generation.tasks.math import MATH_TASKS
+from synthstream.agents.generation.tasks.math_open import OpenMathTask
+from synthstream.agents.generation.tasks.qa import QATask
 
 TASKS: dict[str, Task] = {t.name: t for t in (*MATH_TASKS, OpenMathTask(), CodeTask(), DialogueTask(), QATask())}
 

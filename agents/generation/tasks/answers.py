@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, Union
 
-from agents.generation.rational import fmt
+from synthstream.agents.generation.rational import fmt
 
 Shape = Literal["scalar", "pair", "roots"]
 Value = Union[Fraction, tuple[Fraction, Fraction], frozenset[Fraction]]
@@ -173,7 +173,7 @@ def canonical(value: Value, shape: Shape) -> str:
 def _symbolic(region: str) -> Found:
     """An expression ('2^{-1}', '\\frac{\\sqrt{16}}{2}', '3 \\cdot 4') read and evaluated exactly with
     math-verify and sympy; NoAnswer when it has no exact rational value."""
-    from agents.generation.tasks.symbolic import read_exact
+    from synthstream.agents.generation.tasks.symbolic import read_exact
 
     expr = region.split("=")[-1]
     value = read_exact(expr)

@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from agents.generation.backends.client import ModelReply, ModelRequest, Sampling, Usage
-from streams.errors import PoisonRecord
+from synthstream.agents.generation.backends.client import ModelReply, ModelRequest, Sampling, Usage
+from synthstream.streams.runtime.errors import PoisonRecord
 
 Complete = Callable[[ModelRequest], Awaitable[ModelReply]]
 SEED_MOD = 2**31 - 1

@@ -27,8 +27,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
-from streams.errors import PoisonRecord
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.streams.runtime.errors import PoisonRecord
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "code_catalogue.jsonl"
 TOPICS = ("strings", "lists", "numbers", "dictionaries", "counting", "sorting", "searching", "validation",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
 
 TOPICS = ("technology", "science", "philosophy", "current_events", "personal_advice")
 STYLES = ("formal", "casual", "technical", "humorous")

@@ -19,11 +19,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from agents.generation import core as linear_core
-from agents.generation.rational import coef_term, fmt
-from agents.generation.tasks.answers import Shape, Value, canonical, vote
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
-from streams.errors import PoisonRecord
+from synthstream.agents.generation import core as linear_core
+from synthstream.agents.generation.rational import coef_term, fmt
+from synthstream.agents.generation.tasks.answers import Shape, Value, canonical, vote
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.streams.runtime.errors import PoisonRecord
 
 NAMES = ("Ana", "Ben", "Chen", "Dara", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jia", "Kofi", "Lena")
 THINGS = ("pizza", "cake", "pie", "chocolate bar", "loaf of bread")

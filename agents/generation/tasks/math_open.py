@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.generation.tasks.answers import clean, vote
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.answers import clean, vote
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
 
 DOMAINS = ("shopping", "travel", "cooking", "geometry", "finance", "sports")
 WRITE_SYSTEM = ("You write math word problems for a training set. Write exactly one short problem about {domain} "

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.generation.tasks.base import Output, Params, PromptModel, Task
-from streams.errors import PoisonRecord
+from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.streams.runtime.errors import PoisonRecord
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")

@@ -5,8 +5,8 @@ confined judge per task, and a verdict the candidate cannot forge (see ``zygote.
 run the three test formats through it.
 """
 
-from agents.verification.sandbox.formats import IoCase, RunResult, run_asserts, run_humaneval, run_io, same
-from agents.verification.sandbox.pool import Limits, Sandbox, TaskResult
+from synthstream.agents.verification.sandbox.formats import IoCase, RunResult, run_asserts, run_humaneval, run_io, same
+from synthstream.agents.verification.sandbox.pool import Limits, Sandbox, TaskResult
 
 __all__ = ["IoCase", "Limits", "RunResult", "Sandbox", "TaskResult", "run_asserts", "run_humaneval", "run_io",
            "same"]

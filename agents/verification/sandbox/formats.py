@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.verification.sandbox import wire
-from agents.verification.sandbox.pool import Limits, Sandbox, TaskResult
+from synthstream.agents.verification.sandbox import wire
+from synthstream.agents.verification.sandbox.pool import Limits, Sandbox, TaskResult
 
 ATTEMPTS = 3  # a jail that failed to start or a fork refused (a neighbour's thread bomb) is retried
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-from agents.verification.sandbox import jail, policy, wire
+from synthstream.agents.verification.sandbox import jail, policy, wire
 
 logger = logging.getLogger(__name__)
 GRACE_S = 10.0

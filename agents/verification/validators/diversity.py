@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.verification.text_checks import words
-from agents.verification.validators.base import Judgement, clamp
+from synthstream.agents.verification.text_checks import words
+from synthstream.agents.verification.validators.base import Judgement, clamp
 
 NAME, VERSION = "diversity", "distinct-123@1"
 TARGET = 0.6  # distinct-1/2/3 at or above this scores 1

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.errors import ConfigError
-from agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.agents.verification.validators.base import Judgement, clamp
 
 NAME, VERSION = "factual", "kb-claims@1"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "facts.jsonl"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agents.verification.validators.base import Judgement, clamp
+from synthstream.agents.verification.validators.base import Judgement, clamp
 
 KNOWN = ("task", "factual", "style", "diversity", "judge")
 # by task family; the spec can change any of them, for every task or per task

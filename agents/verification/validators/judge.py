@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest, Sampling
-from agents.verification.text_checks import transcript
-from agents.verification.validators.base import Judgement, clamp
+from synthstream.agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest, Sampling
+from synthstream.agents.verification.text_checks import transcript
+from synthstream.agents.verification.validators.base import Judgement, clamp
 
 NAME, VERSION = "judge", "rubric-1-10@1"
 DEFAULT_RUBRIC = ("You grade synthetic training data for a language model. Judge the assistant's reply to the "

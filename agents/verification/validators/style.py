@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agents.verification.text_checks import words
-from agents.verification.validators.base import Judgement, clamp
+from synthstream.agents.verification.text_checks import words
+from synthstream.agents.verification.validators.base import Judgement, clamp
 
 NAME, VERSION = "style", "lexical-markers@1"
 CONTRACTION = re.compile(r"(?i)\b[a-z]+'(?:t|re|m|ll|ve|s|d)\b")

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.errors import DecodeError
-from streams.serde import SchemaRegistry
+from synthstream.streams.runtime.errors import DecodeError
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.runtime.serde import SchemaRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -48,46 +49,6 @@ def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def read_topic(bootstrap: str, topic: str, group: str | None = None, timeout_s: float = 60.0,
-               partitions: list[int] | None = None, start: dict[int, int] | None = None,
-               client_id: str = "synthstream-export", stop: dict[int, int] | None = None):
-    """Yield every message of ``partitions`` (default: all) from ``start`` (partition -> offset;
-    default: the beginning) up to the end offsets taken at the start, or to ``stop`` (partition ->
-    offset, exclusive) where that comes first."""
-    import time
-
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                             auto_offset_reset="earliest", client_id=client_id,
-                             fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
-    try:
-        available = consumer.partitions_for_topic(topic) or set()
-        wanted = sorted(available if partitions is None else set(partitions) & available)
-        parts = [TopicPartition(topic, p) for p in wanted]
-        if not parts:
-            return
-        consumer.assign(parts)
-        begin, end = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
-        end = {tp: min(end[tp], (stop or {}).get(tp.partition, end[tp])) for tp in parts}
-        for tp in parts:
-            consumer.seek(tp, max((start or {}).get(tp.partition, 0), begin[tp]))
-        remaining = {tp for tp in parts if consumer.position(tp) < end[tp]}
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            for tp, messages in consumer.poll(timeout_ms=500, max_records=20_000).items():
-                for msg in messages:
-                    if msg.offset < end[tp]:
-                        yield msg
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
-        if remaining:
-            raise TimeoutError(f"{topic} partitions {sorted(tp.partition for tp in remaining)} "
-                               f"not read to the end within {timeout_s:.0f}s")
-    finally:
-        consumer.close()
-
-
 def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_prefix: str = "") -> ExportResult:
     """Write each accepted record once (first occurrence of a record id wins).
 
@@ -96,7 +57,7 @@ def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".partial")
     with tmp.open("w") as fh:
-        for msg in read_topic(bootstrap, topic):
+        for msg in read_to_end(bootstrap, topic, purpose="export"):
             try:
                 _, record = serde.decode(msg.value, "AcceptedRecord")
             except DecodeError as exc:

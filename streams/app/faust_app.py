@@ -7,9 +7,10 @@ from collections.abc import Iterable
 
 import faust
 
-from streams.errors import ConfigError
-from streams.pipeline import Deps, Sinks
-from streams.settings import KafkaSettings, WorkerSettings
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.shell import Sinks
+from synthstream.streams.runtime.settings import KafkaSettings, WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +20,10 @@ CONSUMES = {"generation": ("prompts",), "verification": ("generations",), "dedup
 
 
 def _registrars() -> dict:
-    from agents.bias import agent as bias
-    from agents.dedup import agent as dedup
-    from agents.generation import agent as generation
-    from agents.verification import agent as verification
+    from synthstream.agents.bias import agent as bias
+    from synthstream.agents.dedup import agent as dedup
+    from synthstream.agents.generation import agent as generation
+    from synthstream.agents.verification import agent as verification
 
     return {"generation": generation.register, "verification": verification.register,
             "dedup": dedup.register, "bias": bias.register}
@@ -46,7 +47,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         datadir=str(worker.data_dir),
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        topic_allow_declare=False,  # topics come from streams.topics, with their configs
+        topic_allow_declare=False,  # topics come from synthstream.streams.runtime.topics, with their configs
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_linger=0.05,
@@ -57,7 +58,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
     )
-    sinks = Sinks(app, deps)
+    sinks = Sinks(app, deps.names, deps.serde, deps.metrics, deps.clock)
     registrars = _registrars()
     for stage in stages:
         registrars[stage](app, deps, sinks)

@@ -20,11 +20,11 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.repository.flat_dict import FlatDictRepository
 from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
 
-from streams.errors import ConfigError, DecodeError
+from synthstream.streams.runtime.errors import ConfigError, DecodeError
 
 MARKER = b"\xc3\x01"
 HEADER_LEN = 10
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"  # the source tree and the wheel alike
 RECORD_TYPES = ("Prompt", "Generation", "Verdict", "AcceptedRecord", "BiasReport", "DeadLetter", "Outcome",
                 "ReviewLabel", "DedupEntry")
 # named types that only appear inside the records above

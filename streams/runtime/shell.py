@@ -1,20 +1,19 @@
-"""What every agent shares: dependencies, typed sinks, dead letters and outcomes."""
+"""The agent shell every stage shares: raw topics, typed sinks, dead letters, outcomes and the
+record loop that turns errors into dead letters."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 
-from streams.errors import PoisonRecord
-from streams.metrics import Metrics
-from streams.serde import SchemaRegistry
-from streams.settings import WorkerSettings
-from streams.topics import ROLES, TopicNames
+from synthstream.streams.runtime.errors import PoisonRecord
+from synthstream.streams.runtime.metrics import Metrics
+from synthstream.streams.runtime.serde import SchemaRegistry
+from synthstream.streams.runtime.topics import ROLES, TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -23,47 +22,24 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class Deps:
-    """Everything an agent needs, passed in (never imported as globals)."""
-
-    names: TopicNames
-    serde: SchemaRegistry
-    metrics: Metrics
-    worker: WorkerSettings
-    targets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
-    clock: Callable[[], int] = now_ms
-    model_client: Any = None  # agents.generation.backends.client.ModelClient, when generation runs here
-    generation_concurrency: int = 1
-    sandbox: Any = None  # agents.verification.sandbox.Sandbox, when verification runs here
-    validators: list[Any] = field(default_factory=list)  # agents.verification.validators, besides the task's own
-    gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
-    judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
-    review_fractions: dict[str, float] = field(default_factory=dict)  # dataset -> share of verdicts to review
-    sandbox_limits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> limits
-    bootstrap: str | None = None  # where dedup replays its changelog from (None: nothing to replay)
-    partitions: int = 1  # of the pipeline's topics: verdicts are routed to partition_for(scope, partitions)
-    dedup_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> task -> DedupFields
-    dedup_thresholds: dict[str, tuple[float, float]] = field(default_factory=dict)  # dataset -> (ratio, token_sort)
-
-
 class Sinks:
     """Raw-bytes topics of one app; records are Avro-encoded here, never by Faust."""
 
-    def __init__(self, app: faust.App, deps: Deps) -> None:
-        self.deps = deps
-        self.topics = {role: raw_topic(app, deps.names[role]) for role in ROLES}
+    def __init__(self, app: faust.App, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.serde, self.metrics, self.clock = serde, metrics, clock
+        self.topics = {role: raw_topic(app, names[role]) for role in ROLES}
 
     async def send(self, role: str, key: str, record_name: str, record: dict[str, Any],
                    partition: int | None = None) -> None:
-        value = self.deps.serde.encode(record_name, record)
+        value = self.serde.encode(record_name, record)
         await self.topics[role].send(key=key.encode(), value=value, partition=partition)
 
     async def outcome(self, prompt_id: str, kind: str, stage: str, *, reason: str | None = None,
                       record_id: str | None = None, task: str | None = None) -> None:
         await self.send("outcomes", prompt_id, "Outcome", {
             "prompt_id": prompt_id, "outcome": kind, "stage": stage, "reason": reason,
-            "record_id": record_id, "task": task, "decided_at": self.deps.clock(),
+            "record_id": record_id, "task": task, "decided_at": self.clock(),
         })
 
     async def dead_letter(self, stage: str, message: Any, exc: PoisonRecord, prompt_id: str | None = None) -> None:
@@ -74,9 +50,9 @@ class Sinks:
             "stage": stage, "reason": exc.reason, "detail": exc.detail[:2000],
             "source_topic": message.topic, "source_partition": message.partition,
             "source_offset": message.offset, "original_key": message.key, "original_value": message.value,
-            "prompt_id": prompt_id, "failed_at": self.deps.clock(),
+            "prompt_id": prompt_id, "failed_at": self.clock(),
         })
-        self.deps.metrics.dead_letters.labels(stage, exc.reason).inc()
+        self.metrics.dead_letters.labels(stage, exc.reason).inc()
         if prompt_id is not None:
             await self.outcome(prompt_id, "DEAD_LETTER", stage, reason=f"{exc.reason}: {exc.detail[:200]}",
                                task=exc.task)
@@ -91,7 +67,7 @@ Handler = Callable[[Any], Awaitable[None]]
 
 async def run_stage(stage: str, stream: Any, handle: Handler, sinks: Sinks) -> None:
     """The loop every agent shares: time each record, turn errors into dead letters, keep going."""
-    latency = sinks.deps.metrics.latency.labels(stage)
+    latency = sinks.metrics.latency.labels(stage)
     async for event in stream.events():
         message = event.message
         started = time.perf_counter()

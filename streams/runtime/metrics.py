@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from streams.errors import ConfigError
+from synthstream.streams.runtime.errors import ConfigError
 
 OUTCOMES = {
     "generation": ("generated",),

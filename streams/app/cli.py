@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -10,8 +11,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from streams.errors import ConfigError, SynthstreamError
-from streams.settings import LLMSettings
+from synthstream.streams.runtime.errors import ConfigError, SynthstreamError
+from synthstream.streams.runtime.settings import LLMSettings, Settings
 
 app = typer.Typer(help="A streaming factory for verified synthetic LLM training data.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -29,6 +30,13 @@ review_app = typer.Typer(help="Human review: export sampled verdicts for reviewe
 app.add_typer(review_app, name="review")
 console = Console(stderr=True)
 SPEC = typer.Option(..., "--spec", help="dataset spec (YAML)", exists=False)
+
+
+@functools.cache
+def _settings() -> Settings:
+    """This process's configuration, read from the environment once (a worker started by ``run``
+    reads the file it was given instead: ``worker --settings``)."""
+    return Settings.from_env()
 
 
 def _fail(exc: Exception) -> None:
@@ -52,10 +60,9 @@ def _setup_logging(level: str = "WARNING") -> None:
 @kafka_app.command("start")
 def kafka_start() -> None:
     """Fetch the jars (once), format storage (once), start the broker and wait until it answers."""
-    from streams.kafka_local.launcher import LocalKafka
-    from streams.settings import KafkaSettings
+    from synthstream.streams.app.kafka_local.launcher import LocalKafka
 
-    settings = KafkaSettings()
+    settings = _settings().kafka
     if not settings.local:
         _fail(ConfigError(f"SYNTHSTREAM_BOOTSTRAP={settings.bootstrap} is set: an existing cluster is in use, "
                           "there is no local broker to start. Unset it to use the local one."))
@@ -70,12 +77,11 @@ def kafka_start() -> None:
 @kafka_app.command("fetch")
 def kafka_fetch() -> None:
     """Resolve the broker's jars through Maven into the per-user cache (once; offline afterwards)."""
-    from streams.kafka_local.launcher import LocalKafka
-    from streams.settings import KafkaSettings
+    from synthstream.streams.app.kafka_local.launcher import LocalKafka
 
     try:
         with console.status("fetching Kafka jars with Maven ..."):
-            path = LocalKafka(KafkaSettings()).fetch()
+            path = LocalKafka(_settings().kafka).fetch()
     except SynthstreamError as exc:
         _fail(exc)
     console.print(f"Kafka jars in {path}")
@@ -84,20 +90,19 @@ def kafka_fetch() -> None:
 @kafka_app.command("stop")
 def kafka_stop() -> None:
     """Stop the local broker (SIGTERM, then SIGKILL)."""
-    from streams.kafka_local.launcher import LocalKafka
-    from streams.settings import KafkaSettings
+    from synthstream.streams.app.kafka_local.launcher import LocalKafka
 
-    stopped = LocalKafka(KafkaSettings()).stop()
+    stopped = LocalKafka(_settings().kafka).stop()
     console.print("Kafka stopped" if stopped else "Kafka was not running")
 
 
 @kafka_app.command("status")
 def kafka_status() -> None:
     """Say whether a broker answers; exit 1 when none does."""
-    from streams.kafka_local.launcher import LocalKafka, cluster_ready
-    from streams.settings import KafkaSettings
+    from synthstream.streams.app.kafka_local.launcher import LocalKafka
+    from synthstream.streams.runtime.kafka_io import cluster_ready
 
-    settings = KafkaSettings()
+    settings = _settings().kafka
     if not settings.local:
         ok = cluster_ready(settings.bootstrap_servers)
         console.print(f"cluster {settings.bootstrap}: {'ready' if ok else 'not answering'}")
@@ -108,7 +113,7 @@ def kafka_status() -> None:
 
 
 def _embedded_only() -> LLMSettings:
-    settings = LLMSettings()
+    settings = _settings().llm
     if not settings.embedded:
         _fail(ConfigError(f"SYNTHSTREAM_LLM_BASE_URL={settings.base_url} is set: that server is used, there is no "
                           "embedded model to manage. Unset it to use the embedded one."))
@@ -118,7 +123,7 @@ def _embedded_only() -> LLMSettings:
 @llm_app.command("start")
 def llm_start() -> None:
     """Assemble the bundled model (once), start the server on 127.0.0.1, wait for a real completion."""
-    from streams.llm_local.launcher import LocalLLM
+    from synthstream.streams.app.llm_local.launcher import LocalLLM
 
     settings = _embedded_only()
     try:
@@ -132,7 +137,7 @@ def llm_start() -> None:
 @llm_app.command("stop")
 def llm_stop() -> None:
     """Stop the embedded model server (SIGTERM, then SIGKILL)."""
-    from streams.llm_local.launcher import LocalLLM
+    from synthstream.streams.app.llm_local.launcher import LocalLLM
 
     stopped = LocalLLM(_embedded_only()).stop()
     console.print("model server stopped" if stopped else "model server was not running")
@@ -141,10 +146,9 @@ def llm_stop() -> None:
 @llm_app.command("status")
 def llm_status() -> None:
     """Say whether the model server answers a completion; exit 1 when it does not."""
-    from streams.llm_local.launcher import LocalLLM, probe_completion
-    from streams.settings import LLMSettings
+    from synthstream.streams.app.llm_local.launcher import LocalLLM, probe_completion
 
-    settings = LLMSettings()
+    settings = _settings().llm
     if not settings.embedded:
         error = probe_completion(settings.endpoint, model=settings.model or "default")
         console.print(f"model server {settings.endpoint}: {'ready' if error is None else error}")
@@ -159,7 +163,7 @@ def spec_schema(out: Path = typer.Option(None, "--out", help="write here instead
     """Print the JSON Schema of a spec (specs/spec.schema.json is this output)."""
     import json
 
-    from streams.spec import json_schema
+    from synthstream.agents.spec import json_schema
 
     _emit(json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n", out)
 
@@ -169,7 +173,7 @@ def spec_tasks() -> None:
     """List every task with its solvers, dimensions and parameters."""
     from rich.table import Table
 
-    from agents.generation.tasks import TASKS
+    from synthstream.agents.generation.tasks import TASKS
 
     table = Table("task", "solvers", "dimensions", "params", "what")
     table.columns[0].no_wrap = True
@@ -183,7 +187,7 @@ def spec_tasks() -> None:
 @spec_app.command("check")
 def spec_check(spec: list[Path] = typer.Argument(..., help="spec files")) -> None:
     """Validate specs; print what is wrong, with file, line and field."""
-    from streams.spec import load_spec
+    from synthstream.agents.spec import load_spec
 
     failed = False
     for path in spec:
@@ -201,10 +205,9 @@ def spec_check(spec: list[Path] = typer.Argument(..., help="spec files")) -> Non
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic of the table that does not exist yet (idempotent)."""
-    from streams.settings import KafkaSettings
-    from streams.topics import create_topics
+    from synthstream.streams.runtime.topics import create_topics
 
-    s = KafkaSettings()
+    s = _settings().kafka
     try:
         created = create_topics(s.bootstrap_servers, s.topic_prefix, s.partitions, s.replication_factor)
     except SynthstreamError as exc:
@@ -224,17 +227,16 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
     """Publish COUNT Prompt events sampled from SPEC."""
     import uuid
 
-    from streams.producer import make_producer, plan_prompts, publish
-    from streams.serde import registry
-    from streams.settings import KafkaSettings
-    from streams.spec import load_spec
-    from streams.topics import TopicNames
+    from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.agents.spec import load_spec
+    from synthstream.streams.runtime.topics import TopicNames
 
     try:
         parsed = load_spec(spec)
     except SynthstreamError as exc:
         _fail(exc)
-    s = KafkaSettings()
+    s = _settings().kafka
     names = TopicNames(s.topic_prefix)
     run_id = run_id or uuid.uuid4().hex[:8]
     producer = make_producer(s.bootstrap_servers)
@@ -243,7 +245,7 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
             ids = publish(producer, names.prompts, registry(), plan_prompts(parsed, count, run_id,
                                                                              int(time.time() * 1000)))
         else:
-            from streams.producer import BiasFollower, publish_following_bias
+            from synthstream.streams.app.producer import BiasFollower, publish_following_bias
 
             follower = BiasFollower(s.bootstrap_servers, names["bias-reports"], registry(), parsed.dataset.name)
             try:
@@ -259,13 +261,19 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
 @app.command()
 def worker(spec: list[Path] = typer.Option([], "--spec", help="spec(s) whose targets the bias monitor uses"),
            agents: str = typer.Option("", "--agents", help="comma-separated subset of "
-                                      "generation,verification,dedup,bias (default: all)")) -> None:
+                                      "generation,verification,dedup,bias (default: all)"),
+           settings: Path = typer.Option(None, "--settings", help="a settings file written by `run` (default: "
+                                         "the SYNTHSTREAM_* environment variables)")) -> None:
     """Run the Faust worker with all stages or a subset."""
-    from streams.worker import run_worker
+    from synthstream.streams.app.worker import run_worker
 
     _setup_logging("INFO")
     try:
-        run_worker([a.strip() for a in agents.split(",") if a.strip()], spec)
+        config = _settings() if settings is None else Settings.read(settings)
+    except (OSError, ValueError) as exc:
+        _fail(ConfigError(f"cannot read the settings file {settings}: {exc}"))
+    try:
+        run_worker(config, [a.strip() for a in agents.split(",") if a.strip()], spec)
     except SynthstreamError as exc:
         _fail(exc)
 
@@ -273,12 +281,11 @@ def worker(spec: list[Path] = typer.Option([], "--spec", help="spec(s) whose tar
 @app.command()
 def export(out: Path = typer.Option(..., "--out", help="JSONL file to write")) -> None:
     """Write every accepted record, from the beginning, as one JSON object per line."""
-    from streams.exporter import export as do_export
-    from streams.serde import registry
-    from streams.settings import KafkaSettings
-    from streams.topics import TopicNames
+    from synthstream.streams.app.exporter import export as do_export
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.streams.runtime.topics import TopicNames
 
-    s = KafkaSettings()
+    s = _settings().kafka
     res = do_export(s.bootstrap_servers, TopicNames(s.topic_prefix)["accepted-records"], registry(), out)
     console.print(f"wrote {res.written} records to {out} ({res.replays} replays skipped, "
                   f"{res.undecodable} undecodable skipped)")
@@ -289,12 +296,12 @@ def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, hel
         out: Path = typer.Option(Path("out/accepted.jsonl"), "--out"),
         timeout: float = typer.Option(0, "--timeout", help="seconds to wait for outcomes (default: scaled)")) -> None:
     """The main job: broker, topics, worker, COUNT prompts, wait for every outcome, export, summary."""
-    from streams.runner import run as do_run
-    from streams.runner import summary_table
+    from synthstream.streams.app.runner import run as do_run
+    from synthstream.streams.app.runner import summary_table
 
     _setup_logging()
     try:
-        res = do_run(spec, count, out, console, timeout or None)
+        res = do_run(_settings(), spec, count, out, console, timeout or None)
     except SynthstreamError as exc:
         _fail(exc)
     Console().print(summary_table(res, out))
@@ -310,15 +317,14 @@ def verify_code(input_path: Path = typer.Option(..., "--in", help="HumanEval-sty
     """Run every sample's tests in the jail; write passed/failed/timed out/error per line and pass@1."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.verification.humaneval import Outcome, verify_lines, write_outcomes
-    from agents.verification.sandbox import Limits, Sandbox
-    from streams.settings import SandboxSettings
+    from synthstream.agents.verification.humaneval import Outcome, verify_lines, write_outcomes
+    from synthstream.agents.verification.sandbox import Limits, Sandbox
 
     try:
         lines = input_path.read_text().splitlines()
     except OSError as exc:
         _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
-    settings = SandboxSettings()
+    settings = _settings().verify
     sandbox = Sandbox(workers or settings.parallel or None, settings.tmpfs_mb, settings.unsafe_no_sandbox)
     mode = sandbox.mode
     if mode == "refuse":
@@ -367,8 +373,8 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
     the pipeline's dedup core; optionally against the live index too (cross-run dedup)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.dedup.core import DedupIndex, DedupParams
-    from agents.dedup.jsonl import Summary, dedup_lines
+    from synthstream.agents.dedup.core import DedupIndex, DedupParams
+    from synthstream.agents.dedup.jsonl import Summary, dedup_lines
 
     params = DedupParams(ratio=ratio, token_sort=token_sort)
     rejects = rejects or out.with_name(out.name.removesuffix(".jsonl") + ".rejects.jsonl")
@@ -409,14 +415,13 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
 
 def _live_index(params: Any) -> tuple[Any, dict[str, str]]:
     """``dedup --against-index``: the live records' index, or a clear error when it cannot be read."""
-    from agents.dedup.jsonl import live_index
-    from agents.dedup.store import read_changelog
-    from streams.kafka_local.launcher import cluster_ready
-    from streams.serde import registry as schema_registry
-    from streams.settings import KafkaSettings
-    from streams.topics import TopicNames
+    from synthstream.agents.dedup.jsonl import live_index
+    from synthstream.agents.dedup.store import read_changelog
+    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.serde import registry as schema_registry
+    from synthstream.streams.runtime.topics import TopicNames
 
-    kafka = KafkaSettings()
+    kafka = _settings().kafka
     topic = TopicNames(kafka.topic_prefix)["dedup-index"]
     if not cluster_ready(kafka.bootstrap_servers):
         _fail(ConfigError(f"--against-index reads {topic}, but no Kafka answers at {kafka.bootstrap_servers}. "
@@ -431,21 +436,28 @@ def _live_index(params: Any) -> tuple[Any, dict[str, str]]:
 @app.command("metrics-doc")
 def metrics_doc(out: Path = typer.Option(None, "--out", help="write here instead of standard output")) -> None:
     """The metrics catalogue (docs/METRICS.md), generated from the code's registry."""
-    from streams.metrics_doc import catalogue
+    from synthstream.streams.app.metrics_doc import catalogue
 
     _emit(catalogue(), out)
+
+
+@app.command("config-doc")
+def config_doc(out: Path = typer.Option(None, "--out", help="write here instead of standard output")) -> None:
+    """Every setting and its environment variable (docs/configuration.md), generated from the code."""
+    from synthstream.streams.app.config_doc import document
+
+    _emit(document(), out)
 
 
 @review_app.command("export")
 def review_export(out: Path = typer.Option(..., "--out", help="a .csv or .jsonl sheet for reviewers"),
                   limit: int = typer.Option(0, "--limit", min=0, help="at most this many rows (0: all)")) -> None:
     """Write the sampled verdicts (human-review topic) as a sheet with empty label/note/reviewer columns."""
-    from streams.review_io import export_sheet
-    from streams.serde import registry
-    from streams.settings import KafkaSettings
-    from streams.topics import TopicNames
+    from synthstream.streams.app.review_io import export_sheet
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.streams.runtime.topics import TopicNames
 
-    s = KafkaSettings()
+    s = _settings().kafka
     try:
         res = export_sheet(s.bootstrap_servers, TopicNames(s.topic_prefix)["human-review"], registry(), out,
                            limit or None)
@@ -461,12 +473,11 @@ def review_import(input_path: Path = typer.Option(..., "--in", help="a sheet fro
                   reviewer: str = typer.Option(None, "--reviewer", help="for rows whose reviewer column is empty")
                   ) -> None:
     """Publish the labels to review-labels and print how often the reviewers agree with the gate."""
-    from agents.verification.review import agreement
-    from streams.producer import make_producer
-    from streams.review_io import publish_labels, read_sheet
-    from streams.serde import registry
-    from streams.settings import KafkaSettings
-    from streams.topics import TopicNames
+    from synthstream.agents.verification.review import agreement
+    from synthstream.streams.app.producer import make_producer
+    from synthstream.streams.app.review_io import publish_labels, read_sheet
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.streams.runtime.topics import TopicNames
 
     try:
         res = read_sheet(input_path, reviewer)
@@ -475,7 +486,7 @@ def review_import(input_path: Path = typer.Option(..., "--in", help="a sheet fro
     for problem in res.bad:
         console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
     if res.labels:
-        s = KafkaSettings()
+        s = _settings().kafka
         producer = make_producer(s.bootstrap_servers)
         try:
             publish_labels(producer, TopicNames(s.topic_prefix)["review-labels"], registry(), res.labels)

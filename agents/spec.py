@@ -13,8 +13,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from agents.generation.tasks import TASKS
-from streams.errors import ConfigError
+from synthstream.agents.generation.tasks import TASKS
+from synthstream.streams.runtime.errors import ConfigError
 
 DEFAULT_MODEL = "gemma3-270m"
 
@@ -64,7 +64,7 @@ class TaskDedupSpec(_Strict):
     @field_validator("text", "scope")
     @classmethod
     def _known_fields(cls, paths: list[str] | None) -> list[str] | None:
-        from agents.dedup.fields import FIELDS, known_field
+        from synthstream.agents.dedup.fields import FIELDS, known_field
 
         bad = [p for p in paths or [] if not known_field(p)]
         if bad:
@@ -153,7 +153,7 @@ class TaskSpec(_Strict):
 
 
 def _check_weights(weights: dict[str, float] | None) -> dict[str, float] | None:
-    from agents.verification.validators import KNOWN
+    from synthstream.agents.verification.validators import KNOWN
 
     for name, weight in (weights or {}).items():
         if name not in KNOWN:
@@ -214,7 +214,7 @@ class Spec(_Strict):
 
     def weights_for(self, task: TaskSpec) -> dict[str, float]:
         """The quality gate's weights for a task: family defaults, then the spec's, then the task's."""
-        from agents.verification.validators import default_weights
+        from synthstream.agents.verification.validators import default_weights
 
         return {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
 
@@ -228,8 +228,8 @@ class Spec(_Strict):
                 for t in self.tasks if any(k in t.params for k in keys)}
 
     def dedup_fields(self) -> dict[str, Any]:
-        """Per task, the agents.dedup.fields.DedupFields it is compared on."""
-        from agents.dedup.fields import DedupFields, default_fields
+        """Per task, the synthstream.agents.dedup.fields.DedupFields it is compared on."""
+        from synthstream.agents.dedup.fields import DedupFields, default_fields
 
         out = {}
         for t in self.tasks:

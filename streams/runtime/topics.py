@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from streams.errors import ConfigError
+from synthstream.streams.runtime.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +60,14 @@ class TopicNames:
 
 def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int = 1) -> list[str]:
     """Create every topic of the table that does not exist yet; return the ones created."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.admin import NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+    from synthstream.streams.runtime import kafka_io
 
     names = TopicNames(prefix)
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-admin",
-                                 request_timeout_ms=15000, bootstrap_timeout_ms=15000)
+        admin = kafka_io.admin(bootstrap, "admin")
     except KafkaError as exc:
         raise ConfigError(f"cannot reach Kafka at {bootstrap}: {exc}. Start it with `synthstream kafka start` "
                           "or point SYNTHSTREAM_BOOTSTRAP at a running cluster.") from exc
@@ -93,9 +94,9 @@ def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int
 def check_dedup_partitions(bootstrap: str, names: TopicNames, partitions: int) -> None:
     """Verification routes verdicts to ``hash(scope) % partitions`` and dedup writes its
     changelog on the same partition number: both topics need at least that many partitions."""
-    from kafka import KafkaConsumer
+    from synthstream.streams.runtime import kafka_io
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, client_id="synthstream-check")
+    consumer = kafka_io.consumer(bootstrap, "check")
     try:
         for role in ("verdicts", "dedup-index"):
             found = consumer.partitions_for_topic(names[role])

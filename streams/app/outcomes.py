@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 
-from streams.errors import DecodeError, SynthstreamError
-from streams.serde import SchemaRegistry
-from streams.topics import TopicNames
+from synthstream.streams.runtime import kafka_io
+from synthstream.streams.runtime.errors import DecodeError, SynthstreamError
+from synthstream.streams.runtime.serde import SchemaRegistry
+from synthstream.streams.runtime.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +17,11 @@ class OutcomeWatcher:
     """kafka-python consumer over outcomes + dead-letters, read from where it was positioned."""
 
     def __init__(self, bootstrap: str, names: TopicNames, serde: SchemaRegistry) -> None:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
         self.serde = serde
         self.names = names
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      auto_offset_reset="earliest", client_id="synthstream-watch")
+        self.consumer = kafka_io.consumer(bootstrap, "watch")
         self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["dead-letters"])
                       for p in self._partitions(t)]
         self.consumer.assign(self.parts)
@@ -39,16 +38,11 @@ class OutcomeWatcher:
     def _partitions(self, topic: str, timeout_s: float = 30.0) -> list[int]:
         """A topic created a moment ago may be missing from the first metadata answer: ask again
         until it is there, so that no partition goes unwatched."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            parts = self.consumer.partitions_for_topic(topic)
-            if parts:
-                return sorted(parts)
-            if time.monotonic() > deadline:
-                raise SynthstreamError(f"topic {topic} has no partitions after {timeout_s:.0f}s; "
-                                       "create the topics first (synthstream topics create)")
-            self.consumer.topics()  # a fresh metadata request
-            time.sleep(0.2)
+        try:
+            return kafka_io.partitions_of(self.consumer, topic, timeout_s)
+        except TimeoutError:
+            raise SynthstreamError(f"topic {topic} has no partitions after {timeout_s:.0f}s; "
+                                   "create the topics first (synthstream topics create)") from None
 
     def seek_to_end(self) -> None:
         """Ignore history: only what happens from now on is watched."""

@@ -1,7 +1,7 @@
 """`synthstream review export|import`: the human-review topic to a sheet, and labels back to Kafka.
 
 Sheets are JSONL or CSV (chosen by the file's extension), one row per sampled verdict with the
-columns of :data:`agents.verification.review.COLUMNS`; reviewers fill in ``label`` (accept or
+columns of :data:`synthstream.agents.verification.review.COLUMNS`; reviewers fill in ``label`` (accept or
 reject), and optionally ``note`` and ``reviewer``. Import publishes each label to review-labels,
 where the verification worker counts agreement with the gate for Prometheus.
 """
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.verification.review import COLUMNS, BadRow, Label, read_label, sheet_row
-from streams.errors import ConfigError, DecodeError
-from streams.exporter import read_topic
-from streams.serde import SchemaRegistry
+from synthstream.agents.verification.review import COLUMNS, BadRow, Label, read_label, sheet_row
+from synthstream.streams.runtime.errors import ConfigError, DecodeError
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.runtime.serde import SchemaRegistry
 
 
 @dataclass
@@ -45,7 +45,7 @@ def export_sheet(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, l
     """Every sampled verdict (each prompt once, latest verdict wins), oldest first."""
     csv_mode = _csv_mode(out)
     res, rows = ExportResult(), {}
-    for msg in read_topic(bootstrap, topic):
+    for msg in read_to_end(bootstrap, topic, purpose="review-export"):
         try:
             _, verdict = serde.decode(msg.value, "Verdict")
         except DecodeError:

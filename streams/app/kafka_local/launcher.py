@@ -6,14 +6,14 @@ import base64
 import logging
 import shutil
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import ConfigError
-from streams.procs import live_pid, log_tail, port_free, spawn, stop_pid
-from streams.settings import KafkaSettings
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.streams.runtime.kafka_io import cluster_ready
+from synthstream.streams.runtime.procs import ManagedServer
+from synthstream.streams.runtime.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -32,33 +32,6 @@ class BrokerStatus:
     detail: str
 
 
-def cluster_ready(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True when the cluster answers a metadata request (not merely an open port). A refused
-    connection is the expected answer while a broker starts, so kafka-python's own ERROR lines
-    about it are kept out of the log: the probe's result says it all."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    client_log = logging.getLogger("kafka")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)
-    try:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="synthstream-probe",
-                                     request_timeout_ms=int(timeout_s * 1000),
-                                     bootstrap_timeout_ms=int(timeout_s * 1000))
-        except (KafkaError, OSError, ValueError):
-            return False
-        try:
-            return bool(admin.describe_cluster().get("brokers"))
-        except (KafkaError, OSError):
-            return False
-        finally:
-            admin.close()
-    finally:
-        client_log.setLevel(level)
-
-
 def cluster_id() -> str:
     """A random KRaft cluster id (URL-safe base64 of a UUID). One that starts with '-' would be read
     by the storage tool as an option (1 start in 64 failed that way), so, like Kafka's own
@@ -69,11 +42,15 @@ def cluster_id() -> str:
             return cid
 
 
-class LocalKafka:
+class LocalKafka(ManagedServer):
     """One broker per data directory; its pid file makes start idempotent."""
+
+    what = "Kafka broker"
+    error = LauncherError
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.s = settings
+        self.ready_timeout_s, self.stop_timeout_s = settings.kafka_ready_timeout_s, 30.0
         self.port = settings.kafka_port
         self.controller_port = settings.kafka_controller_port or settings.kafka_port + 1
         self.lib_dir = settings.kafka_cache_dir / settings.kafka_version / "libs"
@@ -159,53 +136,36 @@ class LocalKafka:
             raise LauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{proc.stdout[-1500:]}"
                                 f"{proc.stderr[-1500:]}\nDelete that directory to start from scratch.")
 
-    # -- process ----------------------------------------------------------------------------
-    def _pid(self) -> int | None:
-        return live_pid(self.pid_file)
+    # -- process (the start/wait/stop mechanism is procs.ManagedServer's) ------------------------
+    def ports(self) -> list[int]:
+        return [self.port, self.controller_port]
+
+    def port_in_use(self, port: int) -> str:
+        return (f"port {port} on 127.0.0.1 is already in use by another program. Stop it, or choose other ports "
+                "with SYNTHSTREAM_KAFKA_PORT (and SYNTHSTREAM_KAFKA_CONTROLLER_PORT), or point SYNTHSTREAM_BOOTSTRAP "
+                "at that cluster if it is a Kafka you want to use.")
+
+    def prepare(self) -> list[str]:
+        self.fetch()
+        config = self._write_config()
+        self.format(config)
+        return self._java("kafka.Kafka", str(config))
+
+    def probe(self, timeout_s: float) -> str | None:
+        return None if cluster_ready(self.bootstrap, timeout_s=min(timeout_s, 2.0)) else "no metadata answer"
+
+    def not_ready(self, pid: int, error: str) -> str:
+        return (f"Kafka (pid {pid}) did not answer a metadata request on {self.bootstrap} within "
+                f"{self.ready_timeout_s:.0f}s. Look at {self.log_file}; stop it with `synthstream kafka stop`, "
+                "or raise SYNTHSTREAM_KAFKA_READY_TIMEOUT_S.")
 
     def status(self) -> BrokerStatus:
-        pid = self._pid()
+        pid = self.pid()
         ready = pid is not None and cluster_ready(self.bootstrap)
         detail = "ready" if ready else "running, not answering metadata requests" if pid else "not running"
         return BrokerStatus(pid is not None, ready, pid, self.bootstrap, detail)
 
     def start(self) -> BrokerStatus:
         """Fetch, format and start the broker, then wait until it answers; idempotent."""
-        pid = self._pid()
-        if pid is not None:
-            self._wait_ready(pid)
-            return self.status()
-        for port in (self.port, self.controller_port):
-            if not port_free(port):
-                raise LauncherError(f"port {port} on 127.0.0.1 is already in use by another program. Stop it, or "
-                                    "choose other ports with SYNTHSTREAM_KAFKA_PORT (and "
-                                    "SYNTHSTREAM_KAFKA_CONTROLLER_PORT), or point SYNTHSTREAM_BOOTSTRAP at that "
-                                    "cluster if it is a Kafka you want to use.")
-        self.fetch()
-        config = self._write_config()
-        self.format(config)
-        proc = spawn(self._java("kafka.Kafka", str(config)), self.log_file, self.pid_file)
-        logger.info("started Kafka pid %d on %s, log %s", proc.pid, self.bootstrap, self.log_file)
-        self._wait_ready(proc.pid, proc)
+        self.launch()
         return self.status()
-
-    def _wait_ready(self, pid: int, proc: subprocess.Popen | None = None) -> None:
-        deadline = time.monotonic() + self.s.kafka_ready_timeout_s
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise LauncherError(f"Kafka exited with code {proc.returncode} during start-up. Last lines of "
-                                    f"{self.log_file}:\n{self._log_tail()}")
-            if cluster_ready(self.bootstrap, timeout_s=2.0):
-                return
-            time.sleep(0.5)
-        raise LauncherError(f"Kafka (pid {pid}) did not answer a metadata request on {self.bootstrap} within "
-                            f"{self.s.kafka_ready_timeout_s:.0f}s. Look at {self.log_file}; stop it with "
-                            f"`synthstream kafka stop`, or raise SYNTHSTREAM_KAFKA_READY_TIMEOUT_S.\n{self._log_tail()}")
-
-    def _log_tail(self, lines: int = 12) -> str:
-        return log_tail(self.log_file, lines)
-
-    def stop(self, timeout_s: float = 30.0) -> bool:
-        """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
-        return stop_pid(self.pid_file, "Kafka", timeout_s)

@@ -10,9 +10,10 @@ from typing import Any
 
 import xxhash
 
-from streams import __version__
-from streams.serde import SchemaRegistry
-from streams.spec import Spec
+from synthstream.streams import __version__
+from synthstream.streams.runtime import kafka_io
+from synthstream.streams.runtime.serde import SchemaRegistry
+from synthstream.agents.spec import Spec
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +60,7 @@ def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 
 
 
 def make_producer(bootstrap: str) -> Any:
-    from kafka import KafkaProducer
-
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10, batch_size=256 * 1024,
-                         retries=10, client_id="synthstream-producer")
+    return kafka_io.producer(bootstrap, "producer")
 
 
 def publish(producer: Any, topic: str, serde: SchemaRegistry, prompts: Iterator[dict[str, Any]],
@@ -84,16 +82,9 @@ class BiasFollower:
     """Reads bias-reports (kafka-python) from the moment it is created, for one data set."""
 
     def __init__(self, bootstrap: str, topic: str, serde: SchemaRegistry, dataset: str) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-
         self.serde, self.dataset = serde, dataset
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      client_id="synthstream-follow-bias")
-        parts = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
-        self.consumer.assign(parts)
-        self.consumer.seek_to_end(*parts)
-        for tp in parts:
-            self.consumer.position(tp)  # resolve "end" now, not at the first poll
+        self.consumer = kafka_io.consumer(bootstrap, "follow-bias")
+        kafka_io.assign_at_end(self.consumer, [topic])  # "end" resolved now, not at the first poll
 
     def wait_for_batch(self, since_ms: int, timeout_s: float, quiet_s: float) -> list[dict[str, Any]]:
         """The reports of windows that started at or after ``since_ms``, until one closed by
@@ -101,7 +92,7 @@ class BiasFollower:
         timeout."""
         import time
 
-        from streams.errors import DecodeError
+        from synthstream.streams.runtime.errors import DecodeError
 
         reports: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout_s
@@ -131,11 +122,11 @@ def publish_following_bias(producer: Any, follower: BiasFollower, topic: str, se
                            count: int, run_id: str, batch: int, wait_s: float,
                            say: Callable[[str], None]) -> list[str]:
     """``produce --follow-bias``: publish in batches; after each, re-weight the sampling from
-    that batch's bias reports (agents.bias.reweight) and say what was seen and steered."""
+    that batch's bias reports (synthstream.agents.bias.reweight) and say what was seen and steered."""
     import time
 
-    from agents.bias.core import psi
-    from agents.bias.reweight import Reweighter, merge
+    from synthstream.agents.bias.core import psi
+    from synthstream.agents.bias.reweight import Reweighter, merge
 
     targets = spec.targets()
     loop = Reweighter(targets)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,22 +12,24 @@ from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.app import STAGE_NAMES
-from streams.errors import SynthstreamError
-from streams.exporter import ExportResult, export
-from streams.kafka_local.launcher import LocalKafka
-from streams.outcomes import OutcomeWatcher
-from streams.producer import make_producer, plan_prompts, publish
-from streams.serde import registry as schema_registry
-from streams.llm_local.launcher import LocalLLM, probe_completion
-from streams.settings import KafkaSettings, LLMSettings, MetricsSettings, WorkerSettings
-from streams.spec import load_spec
-from streams.topics import TopicNames, create_topics
+from synthstream.streams.app.faust_app import STAGE_NAMES
+from synthstream.streams.runtime.errors import SynthstreamError
+from synthstream.streams.runtime.procs import log_tail, stop_process
+from synthstream.streams.app.exporter import ExportResult, export
+from synthstream.streams.app.kafka_local.launcher import LocalKafka
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.runtime.serde import registry as schema_registry
+from synthstream.streams.app.llm_local.launcher import LocalLLM, probe_completion
+from synthstream.streams.runtime.settings import LLMSettings, Settings
+from synthstream.agents.spec import load_spec
+from synthstream.streams.runtime.topics import TopicNames, create_topics
 
 logger = logging.getLogger(__name__)
 
@@ -57,41 +58,25 @@ def worker_layout(cores: int | None = None) -> list[list[str]]:
     return [["generation", "verification"], ["dedup", "bias"]]
 
 
-def start_worker(spec: Path, bootstrap: str, log_path: Path, extra_env: dict[str, str] | None = None,
-                 stages: list[str] | None = None) -> subprocess.Popen:
-    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, **(extra_env or {}))
+def start_worker(spec: Path, settings: Settings, log_path: Path, stages: list[str] | None = None) -> subprocess.Popen:
+    """A `synthstream worker` process in its own session, configured by ``settings`` (written next
+    to its log, for it alone), its output appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    config = settings.write(log_path.with_suffix(".settings.json"))
     log = open(log_path, "ab")
     agents = ["--agents", ",".join(stages)] if stages else []
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--spec", str(spec), *agents],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
-
-
-def stop_process(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    return subprocess.Popen([sys.executable, "-m", "synthstream.streams.app.cli", "worker", "--spec", str(spec),
+                             "--settings", str(config), *agents],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
 EMBEDDED_CONCURRENCY = 2  # llama.cpp's Python server answers one request at a time
 
 
-def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str, console: Console) -> tuple[dict[str, str], str]:
-    """Start the embedded model server, or check that the configured one answers; the workers'
-    environment and a description for the summary."""
+def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str,
+                  console: Console) -> tuple[dict[str, Any], str]:
+    """Start the embedded model server, or check that the configured one answers; what the
+    workers' model settings change and a description for the summary."""
     if llm.embedded:
         server = LocalLLM(llm)
         already = server.status().running
@@ -100,13 +85,12 @@ def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str, console: 
             server.start()
         if not already:
             stack.callback(server.stop)
-        env = {"SYNTHSTREAM_LLM_BASE_URL": server.url}
-        if "SYNTHSTREAM_LLM_MAX_CONCURRENCY" not in os.environ:
-            env["SYNTHSTREAM_LLM_MAX_CONCURRENCY"] = str(EMBEDDED_CONCURRENCY)
-            env["SYNTHSTREAM_LLM_INITIAL_CONCURRENCY"] = str(EMBEDDED_CONCURRENCY)
+        changes: dict[str, Any] = {"base_url": server.url}
+        if "max_concurrency" not in llm.model_fields_set:  # the user did not choose one
+            changes.update(max_concurrency=EMBEDDED_CONCURRENCY, initial_concurrency=EMBEDDED_CONCURRENCY)
         console.print(f"model: embedded {model_name} on {server.url} (log {server.log_file}); for production data "
                       "point SYNTHSTREAM_LLM_BASE_URL at a larger model server")
-        return env, f"embedded {model_name}"
+        return changes, f"embedded {model_name}"
     name = llm.model or model_name
     error = probe_completion(llm.endpoint, model=name, timeout_s=min(60.0, llm.timeout_s))
     if error is not None:
@@ -117,9 +101,10 @@ def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str, console: 
     return {}, f"{name} at {llm.base_url}"
 
 
-def run(spec_path: Path, count: int | None, out: Path, console: Console, timeout_s: float | None = None) -> RunResult:
+def run(settings: Settings, spec_path: Path, count: int | None, out: Path, console: Console,
+        timeout_s: float | None = None) -> RunResult:
     spec = load_spec(spec_path)  # an invalid spec fails here, before anything starts or is published
-    kafka, worker_settings, metrics, llm = KafkaSettings(), WorkerSettings(), MetricsSettings(), LLMSettings()
+    kafka, worker_settings, metrics, llm = settings.kafka, settings.worker, settings.metrics, settings.llm
     names = TopicNames(kafka.topic_prefix)
     serde = schema_registry()
     count = count or spec.count
@@ -134,10 +119,10 @@ def run(spec_path: Path, count: int | None, out: Path, console: Console, timeout
                 stack.callback(broker.stop)
         bootstrap = kafka.bootstrap_servers
         create_topics(bootstrap, kafka.topic_prefix, kafka.partitions, kafka.replication_factor)
-        worker_env: dict[str, str] = {}
+        model_changes: dict[str, Any] = {}
         model_desc = None
         if spec.needs_model:
-            worker_env, model_desc = prepare_model(stack, llm, spec.model.name, console)
+            model_changes, model_desc = prepare_model(stack, llm, spec.model.name, console)
         watcher = OutcomeWatcher(bootstrap, names, serde)
         stack.callback(watcher.close)
         watcher.seek_to_end()
@@ -145,8 +130,8 @@ def run(spec_path: Path, count: int | None, out: Path, console: Console, timeout
         for i, stages in enumerate(worker_layout()):
             log_path = worker_settings.data_dir / f"worker-{i}.log"
             port = metrics.port + i
-            proc = start_worker(spec_path, bootstrap, log_path, {"SYNTHSTREAM_METRICS_PORT": str(port), **worker_env},
-                                stages)
+            config = settings.replace(kafka={"bootstrap": bootstrap}, metrics={"port": port}, llm=model_changes)
+            proc = start_worker(spec_path, config, log_path, stages)
             stack.callback(stop_process, proc)
             procs.append((proc, log_path))
             console.print(f"worker {'+'.join(stages)}: pid {proc.pid}, log {log_path}, "
@@ -166,7 +151,7 @@ def run(spec_path: Path, count: int | None, out: Path, console: Console, timeout
                 for proc, log_path in procs:
                     if proc.poll() is not None:
                         raise SynthstreamError(f"a worker exited with code {proc.returncode}; last lines of "
-                                               f"{log_path}:\n{_tail(log_path)}")
+                                               f"{log_path}:\n{log_tail(log_path)}")
                 watcher.poll(pending)
                 bar.update(task, completed=len(ids) - len(pending),
                            detail="  ".join(f"{k.lower()} {v}" for k, v in sorted(watcher.counts.items())))

@@ -52,15 +52,14 @@ class LagMonitor:
         self._stop.set()
 
     def _run(self) -> None:
-        from kafka import KafkaAdminClient, KafkaConsumer
+        from synthstream.streams.runtime import kafka_io
 
         admin = consumer = None
         while not self._stop.wait(self.interval_s if admin is not None else 1.0):
             try:
                 if admin is None:
-                    admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="synthstream-lag")
-                    consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                             client_id="synthstream-lag")
+                    admin = kafka_io.admin(self.bootstrap, "lag")
+                    consumer = kafka_io.consumer(self.bootstrap, "lag")
                 for role, lag in group_lag(admin, consumer, self.group, self.topics).items():
                     self.gauge.labels(role, self.group).set(lag)
             except Exception as exc:  # a broker hiccup must not end the monitor; the gauge keeps its value

@@ -10,17 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.errors import ConfigError
-from streams.procs import live_pid, log_tail, port_free, spawn, stop_pid
-from streams.settings import LLMSettings
+from synthstream.streams.runtime.errors import ConfigError
+from synthstream.streams.runtime.procs import ManagedServer
+from synthstream.streams.runtime.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
 MODEL_ALIAS = "gemma3-270m"
@@ -55,11 +53,15 @@ def probe_completion(url: str, model: str = MODEL_ALIAS, timeout_s: float = 30.0
     return None
 
 
-class LocalLLM:
+class LocalLLM(ManagedServer):
     """The embedded model server as a managed process: pid file, log file, readiness by completion."""
+
+    what = "model server"
+    error = LLMLauncherError
 
     def __init__(self, settings: LLMSettings) -> None:
         self.s = settings
+        self.ready_timeout_s, self.stop_timeout_s = settings.embedded_ready_timeout_s, 20.0
         self.state_dir = settings.embedded_state_dir
         self.pid_file = self.state_dir / "server.pid"
         self.log_file = self.state_dir / "server.log"
@@ -96,12 +98,28 @@ class LocalLLM:
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.s.embedded_ctx),
                 "--n_threads", str(threads), "--verbose", "False"]
 
-    # -- process ----------------------------------------------------------------------------
-    def _pid(self) -> int | None:
-        return live_pid(self.pid_file)
+    # -- process (the start/wait/stop mechanism is procs.ManagedServer's) ------------------------
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def port_in_use(self, port: int) -> str:
+        return (f"port {port} on 127.0.0.1 is already in use by another program. Stop it, choose another port "
+                "with SYNTHSTREAM_LLM_EMBEDDED_PORT, or, if it is a model server you want to use, set "
+                f"SYNTHSTREAM_LLM_BASE_URL=http://127.0.0.1:{port}/v1")
+
+    def prepare(self) -> list[str]:
+        return self._command(self.model_path())
+
+    def probe(self, timeout_s: float) -> str | None:
+        return probe_completion(self.url, timeout_s=timeout_s)
+
+    def not_ready(self, pid: int, error: str) -> str:
+        return (f"the model server (pid {pid}) gave no completion on {self.url} within {self.ready_timeout_s:.0f}s "
+                f"(last error: {error}). Look at {self.log_file}; stop it with `synthstream llm stop`, or raise "
+                "SYNTHSTREAM_LLM_EMBEDDED_READY_TIMEOUT_S.")
 
     def status(self) -> LLMStatus:
-        pid = self._pid()
+        pid = self.pid()
         error = probe_completion(self.url, timeout_s=10.0) if pid is not None else "not running"
         ready = pid is not None and error is None
         detail = "ready" if ready else f"running, no completion yet ({error})" if pid else "not running"
@@ -109,42 +127,5 @@ class LocalLLM:
 
     def start(self) -> LLMStatus:
         """Assemble the model (once), start the server and wait for a real completion; idempotent."""
-        pid = self._pid()
-        if pid is not None:
-            self._wait_ready(pid)
-            return self.status()
-        if not port_free(self.port):
-            raise LLMLauncherError(
-                f"port {self.port} on 127.0.0.1 is already in use by another program. Stop it, choose another "
-                "port with SYNTHSTREAM_LLM_EMBEDDED_PORT, or, if it is a model server you want to use, set "
-                f"SYNTHSTREAM_LLM_BASE_URL=http://127.0.0.1:{self.port}/v1")
-        command = self._command(self.model_path())
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        proc = spawn(command, self.log_file, self.pid_file)
-        logger.info("started the embedded model server pid %d on %s, log %s", proc.pid, self.url, self.log_file)
-        self._wait_ready(proc.pid, proc)
+        self.launch()
         return self.status()
-
-    def _wait_ready(self, pid: int, proc: subprocess.Popen | None = None) -> None:
-        deadline = time.monotonic() + self.s.embedded_ready_timeout_s
-        error = "not probed"
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                self.pid_file.unlink(missing_ok=True)
-                raise LLMLauncherError(f"the model server exited with code {proc.returncode} during start-up. "
-                                       f"Last lines of {self.log_file}:\n{self._log_tail()}")
-            error = probe_completion(self.url, timeout_s=min(30.0, max(1.0, deadline - time.monotonic())))
-            if error is None:
-                return
-            time.sleep(0.5)
-        raise LLMLauncherError(f"the model server (pid {pid}) gave no completion on {self.url} within "
-                               f"{self.s.embedded_ready_timeout_s:.0f}s (last error: {error}). Look at "
-                               f"{self.log_file}; stop it with `synthstream llm stop`, or raise "
-                               f"SYNTHSTREAM_LLM_EMBEDDED_READY_TIMEOUT_S.\n{self._log_tail()}")
-
-    def _log_tail(self, lines: int = 12) -> str:
-        return log_tail(self.log_file, lines)
-
-    def stop(self, timeout_s: float = 20.0) -> bool:
-        """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
-        return stop_pid(self.pid_file, "model server", timeout_s)

@@ -8,7 +8,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from streams.metrics import Metrics
+from synthstream.streams.runtime.metrics import Metrics
 
 HEADER = """# Metrics
 
@@ -36,7 +36,7 @@ def catalogue() -> str:
     return HEADER + "\n".join(rows) + "\n" + recording_rules()
 
 
-RULES = Path(__file__).resolve().parent.parent / "dashboards" / "alerts.yml"
+RULES = Path(__file__).resolve().parents[2] / "dashboards" / "alerts.yml"  # in the source tree
 
 
 def recording_rules() -> str:

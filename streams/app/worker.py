@@ -8,19 +8,18 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from agents.generation.backends.client import ClientConfig, ModelClient
-from agents.generation.tasks import TASKS
-from agents.verification.sandbox import Limits, Sandbox
-from agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
-from agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
-from streams.app import STAGE_NAMES, build_app
-from streams.metrics import Metrics, serve
-from streams.pipeline import Deps
-from streams.serde import registry as schema_registry
-from streams.settings import (KafkaSettings, LLMSettings, MetricsSettings, SandboxSettings, WorkerSettings,
-                             masked_dump)
-from streams.spec import DEFAULT_MODEL, Spec, load_spec
-from streams.topics import TopicNames
+from synthstream.agents.generation.backends.client import ClientConfig, ModelClient
+from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.verification.sandbox import Limits, Sandbox
+from synthstream.agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
+from synthstream.agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
+from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
+from synthstream.streams.runtime.metrics import Metrics, serve
+from synthstream.agents.deps import Deps
+from synthstream.streams.runtime.serde import registry as schema_registry
+from synthstream.streams.runtime.settings import LLMSettings, SandboxSettings, Settings
+from synthstream.agents.spec import DEFAULT_MODEL, Spec, load_spec
+from synthstream.streams.runtime.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +36,11 @@ def make_client(llm: LLMSettings, default_model: str, metrics: Metrics | None) -
     return ModelClient(config, metrics)
 
 
-def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
-    kafka, worker, metrics_settings, llm = KafkaSettings(), WorkerSettings(), MetricsSettings(), LLMSettings()
-    sandbox_settings = SandboxSettings()
+def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) -> None:
+    kafka, worker, metrics_settings, llm = settings.kafka, settings.worker, settings.metrics, settings.llm
+    sandbox_settings = settings.verify
     specs = [load_spec(p) for p in spec_paths]
-    logger.info("settings:\n%s", masked_dump(kafka, worker, metrics_settings, llm, sandbox_settings))
+    logger.info("settings:\n%s", settings.masked())
     registry = CollectorRegistry()
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
     stages = stages or list(STAGE_NAMES)
@@ -67,12 +66,12 @@ def run_worker(stages: list[str], spec_paths: list[Path]) -> None:
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     if {"verification", "dedup"} & set(stages):
-        from streams.topics import check_dedup_partitions
+        from synthstream.streams.runtime.topics import check_dedup_partitions
 
         check_dedup_partitions(kafka.bootstrap_servers, deps.names, kafka.partitions)
     app = build_app(kafka, worker, deps, stages)
-    from streams.app import CONSUMES
-    from streams.lag import LagMonitor
+    from synthstream.streams.app.faust_app import CONSUMES
+    from synthstream.streams.runtime.lag import LagMonitor
 
     LagMonitor(kafka.bootstrap_servers, app.conf.id, {r: deps.names[r] for s in stages for r in CONSUMES[s]},
                metrics.consumer_lag, worker.lag_interval_s).start()
@@ -114,7 +113,7 @@ def make_sandbox(settings: SandboxSettings) -> Sandbox:
 
 def warn_if_model_unreachable(llm: LLMSettings, model: str) -> None:
     """Say at start-up, not after the retries, that the model server does not answer."""
-    from streams.llm_local.launcher import probe_completion
+    from synthstream.streams.app.llm_local.launcher import probe_completion
 
     error = probe_completion(llm.endpoint, model=llm.model or model, timeout_s=10.0)
     if error is not None:
