@@ -13,7 +13,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.families import REGISTRY, TASKS, default_fields, default_weights
 from synthstream.streams.runtime.errors import ConfigError
 
 DEFAULT_MODEL = "gemma3-270m"
@@ -87,7 +87,7 @@ class TaskSpec(_Strict):
                                                 "this task (over verification.validators and the defaults)")
     sampling: SamplingOverride | None = None
     dedup: TaskDedupSpec | None = Field(None, description="which fields dedup compares for this task (default: "
-                                          "the task family's, see agents/dedup/fields.py)")
+                                          "the task family's, see agents/families/)")
 
     @field_validator("validators")
     @classmethod
@@ -214,22 +214,25 @@ class Spec(_Strict):
 
     def weights_for(self, task: TaskSpec) -> dict[str, float]:
         """The quality gate's weights for a task: family defaults, then the spec's, then the task's."""
-        from synthstream.agents.verification.validators import default_weights
-
         return {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
 
     def gates(self) -> dict[str, dict[str, float]]:
         return {t.name: self.weights_for(t) for t in self.tasks}
 
     def sandbox_limits(self) -> dict[str, dict[str, float]]:
-        """Per code task, the sandbox limits its params set (the rest keep the verifier's defaults)."""
-        keys = {"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}
-        return {t.name: {keys[k]: v for k, v in t.params.items() if k in keys}
-                for t in self.tasks if any(k in t.params for k in keys)}
+        """Per task whose family runs code, the sandbox limits its params set (the rest keep the
+        worker's defaults); the family names which params those are."""
+        out = {}
+        for t in self.tasks:
+            needs = REGISTRY.family_of(t.name).sandbox
+            keys = needs.limit_params if needs is not None else {}
+            if any(k in t.params for k in keys):
+                out[t.name] = {keys[k]: v for k, v in t.params.items() if k in keys}
+        return out
 
     def dedup_fields(self) -> dict[str, Any]:
         """Per task, the synthstream.agents.dedup.fields.DedupFields it is compared on."""
-        from synthstream.agents.dedup.fields import DedupFields, default_fields
+        from synthstream.agents.dedup.fields import DedupFields
 
         out = {}
         for t in self.tasks:

@@ -132,7 +132,7 @@ def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, conc
 
 
 def task_entry(name: str) -> dict:
-    from synthstream.agents.generation.tasks import TASKS
+    from synthstream.agents.families import TASKS
 
     entry: dict = {"name": name, "weight": 1}
     if name.startswith("math."):  # the easiest difficulty the task offers (math.open has no "basic")
@@ -150,7 +150,7 @@ def embedded(per_task: int) -> None:
     through `synthstream run` (broker and model server started once and shared by the runs)."""
     import openai
 
-    from synthstream.agents.generation.tasks import TASKS
+    from synthstream.agents.families import TASKS
     from synthstream.streams.app.llm_local.launcher import LocalLLM
     from synthstream.streams.runtime.settings import LLMSettings
 
@@ -230,7 +230,7 @@ def main() -> None:
         spec_path = bench_spec(tmp)
         spec = load_spec(spec_path)
         # the same prompt texts the agent sends: the task's completion prompt for each planned prompt
-        from synthstream.agents.generation.tasks import TASKS
+        from synthstream.agents.families import TASKS
         task = TASKS["math.linear"]
         texts = []
         for p in plan_prompts(spec, args.requests, "bench", 0):

@@ -29,6 +29,7 @@ from synthstream.agents.bias.core import BiasWindow, WindowReport
 from synthstream.agents.bias.store import Recovery, horizon_ms
 from synthstream.agents.verification.review_agent import register_labels
 from synthstream.agents.deps import Deps
+from synthstream.agents.families import REGISTRY, BiasView
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = "bias"
@@ -82,8 +83,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         dims = dict(record["dimensions"], task=record["task"])
         ts = record["lineage"]["accepted_at"] or deps.clock()
         last_seen[dataset] = deps.clock()
-        response = "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
-        for report in window.add(dims, ts, response, is_code=bool(record.get("code")), position=position):
+        family = REGISTRY.get(record["task"])
+        view = family.bias if family is not None else BiasView()
+        for report in window.add(dims, ts, view.text(record["messages"]), is_code=view.code, position=position):
             await publish(report)
         deps.metrics.records.labels(STAGE, outcome).inc()
         return True

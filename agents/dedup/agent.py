@@ -24,7 +24,8 @@ from typing import Any
 import faust
 
 from synthstream.agents.dedup.core import DedupParams, Duplicate, Unique
-from synthstream.agents.dedup.fields import fields_for, scope_of, text_of
+from synthstream.agents.dedup.fields import scope_of, text_of
+from synthstream.agents.families import default_fields
 from synthstream.agents.dedup.store import PartitionedIndex, end_offset, to_record
 from synthstream.agents.deps import Deps
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
@@ -75,7 +76,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             return
         gen = verdict["generation"]
         dataset = gen["lineage"]["dataset"]
-        fields = fields_for(deps.dedup_fields, dataset, gen["task"])
+        fields = deps.dedup_fields.get(dataset, {}).get(gen["task"]) or default_fields(gen["task"])
         thresholds = deps.dedup_thresholds.get(dataset)
         await ready(message.partition)
         decision, entry = index.indexes[message.partition].check(

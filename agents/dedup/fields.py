@@ -2,7 +2,7 @@
 
 A task's ``text`` fields are joined and compared fuzzily; its ``scope`` fields must be equal
 for two records to be compared at all (plus the data set: data sets never dedup each other).
-The family defaults keep apart what differs in substance while its wording is close: two math
+Each task family's defaults (agents/families/) keep apart what differs in substance while its wording is close: two math
 problems with another equation or answer, two code samples for another function, two QA pairs
 on another passage, two dialogues on another topic or in another style. A spec overrides them
 per task (``tasks[].dedup``).
@@ -41,23 +41,6 @@ class DedupFields:
             raise ValueError(f"unknown dedup field(s) {bad}; expected some of {list(FIELDS)} or dimensions.<name>")
         if not self.text:
             raise ValueError("dedup needs at least one text field")
-
-
-DEFAULTS = {
-    "math": DedupFields(("problem",), ("task", "equation", "answer")),
-    "code": DedupFields(("code.completion",), ("task", "code.entry_point", "code.prompt")),
-    "qa": DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk")),
-    "dialogue": DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style")),
-}
-
-
-def default_fields(task: str) -> DedupFields:
-    return DEFAULTS.get(task.split(".", 1)[0], DedupFields(("response",), ("task",)))
-
-
-def fields_for(configured: dict[str, dict[str, DedupFields]], dataset: str, task: str) -> DedupFields:
-    """The spec's fields for a data set's task (Deps.dedup_fields), else the family default."""
-    return configured.get(dataset, {}).get(task) or default_fields(task)
 
 
 def value(gen: dict[str, Any], path: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 import faust
 
 from synthstream.agents.generation.backends.client import ModelClient
-from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.families import TASKS
+from synthstream.agents.generation.tasks import PromptModel
 from synthstream.streams.runtime.errors import PoisonRecord
 from synthstream.agents.deps import Deps
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage

@@ -22,7 +22,8 @@ from typing import Any
 
 import faust
 
-from synthstream.agents.dedup.fields import fields_for, partition_for, scope_of
+from synthstream.agents.dedup.fields import partition_for, scope_of
+from synthstream.agents.families import REGISTRY, default_fields
 from synthstream.agents.verification import quality, review
 from synthstream.agents.verification.sandbox import Limits
 from synthstream.agents.deps import Deps
@@ -54,7 +55,8 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         weights = deps.gates.get(dataset, {}).get(gen["task"])
         judge = deps.judges.get(dataset)
         extra = [await judge.judge(gen)] if judge is not None and weights and weights.get("judge", 0) > 0 else []
-        if gen["task"].startswith("code."):  # runs jailed processes: keep the event loop free meanwhile
+        family = REGISTRY.get(gen["task"])
+        if family is not None and family.sandbox is not None:  # jailed processes: keep the loop free meanwhile
             started = time.perf_counter()
             limits = task_limits(deps, dataset, gen["task"])
             verifier, decision = await asyncio.to_thread(quality.assess, gen, deps.sandbox, deps.validators, weights,
@@ -71,7 +73,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         verdict = {"prompt_id": gen["prompt_id"], "accepted": decision.accepted, "quality_score": decision.score,
                    "threshold": gen["threshold"], "reasons": decision.reasons, "generation": gen,
                    "validators": decision.scores}
-        fields = fields_for(deps.dedup_fields, dataset, gen["task"])
+        fields = deps.dedup_fields.get(dataset, {}).get(gen["task"]) or default_fields(gen["task"])
         await sinks.send("verdicts", gen["prompt_id"], "Verdict", verdict,  # every candidate of a scope meets in one
                          partition=partition_for(scope_of(gen, fields), deps.partitions))  # dedup index
         if review.sampled(gen["prompt_id"], deps.review_fractions.get(dataset, 0.0)):

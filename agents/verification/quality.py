@@ -11,7 +11,8 @@ from typing import Any
 
 from synthstream.agents.verification import core
 from synthstream.agents.verification.sandbox import Limits, Sandbox
-from synthstream.agents.verification.validators import Decision, Judgement, Validator, decide, default_weights
+from synthstream.agents.families import default_weights
+from synthstream.agents.verification.validators import Decision, Judgement, Validator, decide
 
 
 def task_judgement(checked: core.Checked) -> Judgement:

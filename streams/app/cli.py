@@ -173,7 +173,7 @@ def spec_tasks() -> None:
     """List every task with its solvers, dimensions and parameters."""
     from rich.table import Table
 
-    from synthstream.agents.generation.tasks import TASKS
+    from synthstream.agents.families import TASKS
 
     table = Table("task", "solvers", "dimensions", "params", "what")
     table.columns[0].no_wrap = True

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from synthstream.agents.generation.backends.client import ClientConfig, ModelClient
-from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.families import TASKS
 from synthstream.agents.verification.sandbox import Limits, Sandbox
 from synthstream.agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
 from synthstream.agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator

@@ -125,7 +125,8 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
 
 
 def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
-    from synthstream.agents.dedup.fields import default_fields, partition_for, scope_of
+    from synthstream.agents.dedup.fields import partition_for, scope_of
+    from synthstream.agents.families import default_fields
 
     deps.partitions = 8
     gens = [dict(GENERATION, prompt_id=f"s{i}", equation=f"2*x + {i} = {i + 4}", answer="2") for i in range(6)]

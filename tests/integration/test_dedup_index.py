@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from synthstream.agents.dedup.fields import default_fields, partition_for, scope_of
+from synthstream.agents.dedup.fields import partition_for, scope_of
+from synthstream.agents.families import default_fields
 from synthstream.streams.app.outcomes import OutcomeWatcher
 from synthstream.streams.app.producer import make_producer
 from synthstream.streams.runtime.serde import registry

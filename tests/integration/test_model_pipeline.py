@@ -129,7 +129,7 @@ def embedded_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.timeout(960)  # its own wait below is 900 s, and says which prompts are missing
 def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstrap, worker_factory, tmp_path,
                                                                   embedded_llm):
-    from synthstream.agents.generation.tasks import TASKS
+    from synthstream.agents.families import TASKS
 
     tasks = []
     for name, task in sorted(TASKS.items()):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate, IndexEntry, Replay, Unique, record_id
-from synthstream.agents.dedup.fields import DedupFields, default_fields, partition_for, scope_of, text_of, value
+from synthstream.agents.dedup.fields import DedupFields, partition_for, scope_of, text_of, value
+from synthstream.agents.families import default_fields
 from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher
 from synthstream.agents.dedup.normalize import normalize
 

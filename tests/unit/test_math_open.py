@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.families import TASKS
+from synthstream.agents.generation.tasks import PromptModel
 from synthstream.agents.generation.tasks.answers import NoAnswer, extract
 from synthstream.agents.generation.tasks.math_open import read_problem
 from synthstream.agents.generation.tasks.symbolic import equivalent, read_exact

@@ -15,7 +15,8 @@ from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication_appl
     standard_transformations
 
 from synthstream.agents.generation.backends.client import ModelReply, ModelRequest, Usage
-from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.families import TASKS
+from synthstream.agents.generation.tasks import PromptModel
 from synthstream.agents.generation.tasks.answers import NoAnswer, extract
 from synthstream.agents.generation.tasks.math import FAMILIES, MathTask
 from synthstream.agents.verification.core import verify

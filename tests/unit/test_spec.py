@@ -57,7 +57,7 @@ def test_a_procedural_only_task_cannot_be_given_to_a_model_and_back(tmp_path):
     from synthstream.agents.spec import TaskSpec
 
     with pytest.raises(Exception, match="solver 'procedural' is not available"):
-        from synthstream.agents.generation.tasks import TASKS
+        from synthstream.agents.families import TASKS
         only_model = next((n for n, t in TASKS.items() if "procedural" not in t.solvers), None)
         if only_model is None:
             pytest.skip("every registered task has a procedural solver")

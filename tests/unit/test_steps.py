@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synthstream.agents.generation.tasks import TASKS
+from synthstream.agents.families import TASKS
 from synthstream.agents.verification.core import verify
 from synthstream.agents.verification.steps import wrong_steps
 

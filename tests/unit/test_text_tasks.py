@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from synthstream.agents.generation.tasks import TASKS, PromptModel
+from synthstream.agents.families import TASKS
+from synthstream.agents.generation.tasks import PromptModel
 from synthstream.agents.generation.tasks.code import (CodeParseError, body_from_function, code_block, completion_body,
                                           load_catalogue, written_spec)
 from synthstream.agents.generation.tasks.dialogue import clean_turn

@@ -1,14 +1,8 @@
-"""The task registry: every task a spec may name, with its dimensions, params and generator."""
+"""The task generators (one module per kind of task); which family each belongs to, and so how
+every stage treats it, is declared in agents/families/ (the registry: ``families.TASKS``)."""
 
 from __future__ import annotations
 
 from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
-from synthstream.agents.generation.tasks.code import CodeTask
-from synthstream.agents.generation.tasks.dialogue import DialogueTask
-from synthstream.agents.generation.tasks.math import MATH_TASKS
-from synthstream.agents.generation.tasks.math_open import OpenMathTask
-from synthstream.agents.generation.tasks.qa import QATask
 
-TASKS: dict[str, Task] = {t.name: t for t in (*MATH_TASKS, OpenMathTask(), CodeTask(), DialogueTask(), QATask())}
-
-__all__ = ["TASKS", "Output", "Params", "PromptModel", "Task"]
+__all__ = ["Output", "Params", "PromptModel", "Task"]

@@ -95,10 +95,14 @@ def exact_decimal(value: Fraction) -> str:
 # ---- families ------------------------------------------------------------------------------
 
 class Family:
+    """A kind of math problem (linear equations, quadratics, ...): one task each."""
+
     name: ClassVar[str]
     shape: ClassVar[Shape]
     difficulties: ClassVar[tuple[str, ...]]
     summary: ClassVar[str]
+    #: the problem's unknowns (their true values check a solution's steps); word problems have none
+    unknowns: ClassVar[tuple[str, ...]] = ()
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:
         raise NotImplementedError
@@ -110,6 +114,7 @@ class Family:
 
 class Linear(Family):
     name, shape, difficulties = "linear", "scalar", ("basic", *linear_core.DIFFICULTIES)
+    unknowns = ("x",)
     summary = "a*x + b = c: one-step with small numbers (basic), integers, negatives, fractions"
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:
@@ -145,6 +150,7 @@ def _linear_steps(eq: linear_core.Equation) -> tuple[str, ...]:
 
 class LinearSystem(Family):
     name, shape, difficulties = "linear_system", "pair", ("basic", "easy", "medium", "hard")
+    unknowns = ("x", "y")
     summary = "two linear equations in x and y with one integer solution"
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:
@@ -174,6 +180,7 @@ class LinearSystem(Family):
 
 class Quadratic(Family):
     name, shape, difficulties = "quadratic", "roots", ("basic", "easy", "medium", "hard")
+    unknowns = ("x",)
     summary = "quadratic equations with rational roots, found by factoring"
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:
@@ -345,6 +352,10 @@ class MathTask(Task):
     @property
     def shape(self) -> Shape:
         return self.family.shape
+
+    @property
+    def unknowns(self) -> tuple[str, ...]:
+        return self.family.unknowns
 
     def problem(self, prompt: dict[str, Any], rng: random.Random) -> Problem:
         dims = prompt["dimensions"]

@@ -13,18 +13,7 @@ from dataclasses import dataclass, field
 
 from synthstream.agents.verification.validators.base import Judgement, clamp
 
-KNOWN = ("task", "factual", "style", "diversity", "judge")
-# by task family; the spec can change any of them, for every task or per task
-DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    "math": {"task": 1.0},
-    "code": {"task": 1.0},
-    "dialogue": {"task": 0.6, "style": 0.2, "diversity": 0.2, "factual": 0.2},
-    "qa": {"task": 0.7, "factual": 0.3},
-}
-
-
-def default_weights(task: str) -> dict[str, float]:
-    return dict(DEFAULT_WEIGHTS.get(task.split(".", 1)[0], {"task": 1.0}))
+KNOWN = ("task", "factual", "style", "diversity", "judge")  # the weights' defaults are each task family's
 
 
 @dataclass(frozen=True)

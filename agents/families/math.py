@@ -1,0 +1,43 @@
+"""Math with checked answers: six procedural problem kinds with computed ground truth, solved by
+the model (k samples, majority answer) or procedurally (math.linear, with seeded slips), and
+math.open, problems without a computed answer whose k solutions must agree.
+
+Verified exactly: the procedural solver's every step (math.linear), else the final answer
+against the ground truth in any notation, the arithmetic of the chosen solution and the
+agreement of the samples; math.open by the agreement of its solutions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthstream.agents.dedup.fields import DedupFields
+from synthstream.agents.families.base import TaskFamily
+from synthstream.agents.generation.tasks.math import MATH_TASKS, MathTask
+from synthstream.agents.generation.tasks.math_open import OpenMathTask
+from synthstream.agents.verification import checks
+from synthstream.agents.verification.checks import Checked
+
+TASKS = (*MATH_TASKS, OpenMathTask())
+_BY_NAME = {t.name: t for t in TASKS}
+
+
+def verify(gen: dict[str, Any], _sandbox: Any = None, _limits: Any = None) -> Checked:
+    task = _BY_NAME[gen["task"]]
+    if isinstance(task, OpenMathTask):
+        return checks.verify_self_consistency(gen)
+    assert isinstance(task, MathTask)
+    if task.family.name == "linear" and not gen.get("samples"):
+        return checks.verify_linear_steps(gen)  # the procedural solver's steps are checkable, one by one
+    return checks.verify_math_answer(gen, task.shape, task.unknowns)
+
+
+FAMILY = TaskFamily(
+    name="math",
+    summary="math problems with exact, computed or agreed answers",
+    tasks=TASKS,
+    verify=verify,
+    verifier=checks.MATH_VERIFIER,
+    gate_weights={"task": 1.0},
+    # another equation or answer is another problem, however alike the wording
+    dedup=DedupFields(("problem",), ("task", "equation", "answer")),
+)

@@ -1,0 +1,22 @@
+"""Grounded question answering: a passage, an evidence sentence drawn by the generator, and the
+model's question and answer for it; checked for grounding (the evidence is in the passage, the
+answer's words are in the evidence, the question does not give it away) and weighed with the
+factual validator."""
+
+from __future__ import annotations
+
+from synthstream.agents.dedup.fields import DedupFields
+from synthstream.agents.families.base import TaskFamily
+from synthstream.agents.generation.tasks.qa import QATask
+from synthstream.agents.verification import checks, text_checks
+
+FAMILY = TaskFamily(
+    name="qa",
+    summary="question-answer pairs grounded in a source passage",
+    tasks=(QATask(),),
+    verify=checks.text_verifier(text_checks.check_qa, text_checks.QA_VERIFIER),
+    verifier=text_checks.QA_VERIFIER,
+    gate_weights={"task": 0.7, "factual": 0.3},
+    # the same question on another passage is another record
+    dedup=DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk")),
+)
