@@ -1,16 +1,62 @@
-"""What the stages are given: the runtime's parts and each data set's stage configuration."""
+"""What the stages are given: the runtime's parts, this worker's adapters, and each data set's
+stage configuration (built from its spec by the application layer, read by the stages)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from synthstream.agents.dedup.fields import DedupFields
+from synthstream.agents.families import default_fields, default_weights
+from synthstream.agents.generation.backends.client import ModelClient
+from synthstream.agents.verification.sandbox import Limits, Sandbox
+from synthstream.agents.verification.validators import Validator
+from synthstream.agents.verification.validators.judge import JudgeValidator
 from synthstream.streams.runtime.metrics import Metrics
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.streams.runtime.settings import WorkerSettings
 from synthstream.streams.runtime.shell import now_ms
 from synthstream.streams.runtime.topics import TopicNames
+
+if TYPE_CHECKING:
+    from synthstream.agents.spec import Spec
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One data set's stage configuration; whatever its spec leaves unset is the task family's
+    default (and a data set no spec describes gets the defaults throughout)."""
+
+    name: str
+    targets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # dimension -> category -> share
+    gates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> validator -> weight
+    judge: JudgeValidator | None = None  # runs where a task's gate weighs 'judge' above 0
+    review_fraction: float = 0.0  # share of verdicts sent to human-review
+    sandbox_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> Limits field -> value
+    dedup_fields: Mapping[str, DedupFields] = field(default_factory=dict)  # task -> fields
+    dedup_thresholds: tuple[float, float] | None = None  # (ratio, token_sort); None: the worker's
+
+    @classmethod
+    def from_spec(cls, spec: Spec, judge: JudgeValidator | None = None) -> DatasetConfig:
+        return cls(spec.dataset.name, spec.targets(), spec.gates(), judge, spec.verification.review_fraction,
+                   spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort))
+
+    def gate(self, task: str) -> dict[str, float]:
+        return dict(self.gates.get(task) or default_weights(task))
+
+    def judged(self, task: str) -> JudgeValidator | None:
+        return self.judge if self.judge is not None and self.gate(task).get("judge", 0) > 0 else None
+
+    def dedup(self, task: str) -> DedupFields:
+        return self.dedup_fields.get(task) or default_fields(task)
+
+    def limits(self, task: str, base: Limits) -> Limits:
+        """The sandbox's limits for a task: the spec's where it sets them, else ``base``."""
+        spec = self.sandbox_limits.get(task)
+        if not spec:
+            return base
+        return replace(base, **{k: (int(v) if k != "wall_s" else float(v)) for k, v in spec.items()})
 
 
 @dataclass
@@ -21,17 +67,14 @@ class Deps:
     serde: SchemaRegistry
     metrics: Metrics
     worker: WorkerSettings
-    targets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    datasets: dict[str, DatasetConfig] = field(default_factory=dict)
     clock: Callable[[], int] = now_ms
-    model_client: Any = None  # synthstream.agents.generation.backends.client.ModelClient, when generation runs here
+    model_client: ModelClient | None = None  # when generation (or a judge) runs here
     generation_concurrency: int = 1
-    sandbox: Any = None  # synthstream.agents.verification.sandbox.Sandbox, when verification runs here
-    validators: list[Any] = field(default_factory=list)  # synthstream.agents.verification.validators, besides the task's own
-    gates: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> weights
-    judges: dict[str, Any] = field(default_factory=dict)  # dataset -> JudgeValidator, where the spec weighs one
-    review_fractions: dict[str, float] = field(default_factory=dict)  # dataset -> share of verdicts to review
-    sandbox_limits: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # dataset -> task -> limits
-    bootstrap: str | None = None  # where dedup replays its changelog from (None: nothing to replay)
-    partitions: int = 1  # of the pipeline's topics: verdicts are routed to partition_for(scope, partitions)
-    dedup_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> task -> DedupFields
-    dedup_thresholds: dict[str, tuple[float, float]] = field(default_factory=dict)  # dataset -> (ratio, token_sort)
+    sandbox: Sandbox | None = None  # when verification runs here
+    validators: list[Validator] = field(default_factory=list)  # besides each task's own verifier
+    bootstrap: str | None = None  # where dedup and bias re-read their topics from (None: nothing to re-read)
+    partitions: int = 1  # of the pipeline's topics: verdicts go to partition_for(scope, partitions)
+
+    def dataset(self, name: str) -> DatasetConfig:
+        return self.datasets.get(name) or DatasetConfig(name)

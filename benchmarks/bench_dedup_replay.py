@@ -24,7 +24,8 @@ from dedup_corpus import Corpus  # noqa: E402
 
 from synthstream.agents.dedup.core import DedupParams, IndexEntry, record_id  # noqa: E402
 from synthstream.agents.dedup.normalize import normalize  # noqa: E402
-from synthstream.agents.dedup.store import PartitionedIndex, to_record  # noqa: E402
+from synthstream.agents.dedup.core import dedup_entry  # noqa: E402
+from synthstream.agents.dedup.store import PartitionedIndex  # noqa: E402
 from synthstream.streams.app.kafka_local.launcher import LocalKafka  # noqa: E402
 from synthstream.streams.runtime.kafka_io import cluster_ready  # noqa: E402
 from synthstream.streams.app.producer import make_producer  # noqa: E402
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         entry = IndexEntry(record_id("bench", norm), f"p{i}", "bench", norm)
         distinct.add(entry.record_id)
         producer.send(names["dedup-index"], key=entry.record_id.encode(),
-                      value=serde.encode("DedupEntry", to_record(entry, "math.linear", 0)), partition=0)
+                      value=serde.encode("DedupEntry", dedup_entry(entry, "math.linear", 0)), partition=0)
     producer.flush()
     producer.close()
     print(f"wrote {args.records:,} entries in {time.perf_counter() - t0:.1f} s", flush=True)

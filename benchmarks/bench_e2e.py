@@ -24,7 +24,7 @@ from synthstream.agents.bias.core import BiasWindow  # noqa: E402
 from synthstream.agents.dedup.core import DedupIndex, Duplicate  # noqa: E402
 from synthstream.agents.dedup.fields import scope_of, text_of  # noqa: E402
 from synthstream.agents.families import default_fields  # noqa: E402
-from synthstream.agents.generation.core import generate  # noqa: E402
+from synthstream.agents.generation.tasks.linear_procedural import generate  # noqa: E402
 from synthstream.agents.verification.core import verify  # noqa: E402
 from synthstream.streams.app.kafka_local.launcher import LocalKafka  # noqa: E402
 from synthstream.streams.app.outcomes import OutcomeWatcher  # noqa: E402

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from synthstream.agents.bias.text_stats import TextWindow
+from synthstream.streams.runtime.records import BiasReport
 
 EPS = 1e-4
 WARN, CRITICAL = 0.1, 0.2
@@ -165,3 +166,8 @@ class BiasWindow:
         self._counts, self._n, self._start, self._last, self._open = {}, 0, None, None, {}
         self._text = TextWindow()
         return report
+
+
+def report_record(report: WindowReport) -> BiasReport:
+    """The BiasReport record of a closed window."""
+    return BiasReport(**asdict(report))  # type: ignore[typeddict-item]

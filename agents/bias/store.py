@@ -17,14 +17,20 @@ open when the record before the resume point was read is at most ``horizon_ms`` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafka.errors import KafkaError
+
+from synthstream.agents.bias.core import BiasWindow, WindowReport
+from synthstream.agents.families import REGISTRY, BiasView
 from synthstream.streams.runtime import kafka_io
 from synthstream.streams.runtime.errors import DecodeError
+from synthstream.streams.runtime.records import AcceptedRecord
 
 logger = logging.getLogger(__name__)
 SLACK_MS = 60_000
@@ -120,3 +126,96 @@ class Recovery:
             raise TimeoutError(f"{self.records_topic}[{partition}]@{resume_at - 1} not read within 30s")
         finally:
             consumer.close()
+
+
+class BiasMonitor:
+    """The bias stage's state: one window per dataset, and the recovery that makes it survive
+    restarts and rebalances. Before it counts anything from a partition it has been given, it
+    reads the reports back (what they cover, the length reference) and re-reads the records no
+    report holds yet; a redelivered record a report already holds is not counted twice.
+
+    The agent awaits it and publishes the reports it returns; everything here is in-memory apart
+    from the re-reading, which runs in a thread."""
+
+    def __init__(self, recovery: Recovery, targets: Callable[[str], Mapping[str, Mapping[str, float]]],
+                 window_records: int, window_seconds: float, idle_flush_seconds: float, warn: float,
+                 critical: float, clock: Callable[[], int]) -> None:
+        self.recovery, self.targets, self.clock = recovery, targets, clock
+        self.window_records, self.window_ms = window_records, int(window_seconds * 1000)
+        self.idle_ms = int(idle_flush_seconds * 1000)
+        self.warn, self.critical = warn, critical
+        self.windows: dict[str, BiasWindow] = {}
+        self.last_seen: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    def window_for(self, dataset: str) -> BiasWindow:
+        if dataset not in self.windows:
+            self.windows[dataset] = BiasWindow(dataset, {k: dict(v) for k, v in self.targets(dataset).items()},
+                                               max_records=self.window_records, window_ms=self.window_ms,
+                                               warn=self.warn, critical=self.critical)
+        return self.windows[dataset]
+
+    def observe(self, record: AcceptedRecord, position: tuple[int, int]) -> tuple[bool, list[WindowReport]]:
+        """Count one record unless a report already holds it: (counted, the windows it closed)."""
+        dataset = record["lineage"]["dataset"]
+        window = self.window_for(dataset)
+        if window.covered(*position):
+            return False, []
+        dims = dict(record["dimensions"], task=record["task"])
+        ts = record["lineage"]["accepted_at"] or self.clock()
+        self.last_seen[dataset] = self.clock()
+        family = REGISTRY.get(record["task"])
+        view = family.bias if family is not None else BiasView()
+        return True, window.add(dims, ts, view.text(record["messages"]), is_code=view.code, position=position)
+
+    def caught_up(self, partition: int) -> bool:
+        return partition in self.recovery.caught_up
+
+    async def catch_up(self, partition: int, resume_at: int) -> tuple[int, list[WindowReport]]:
+        """Before the first record of a partition given to this worker: count what no report
+        holds yet (records before ``resume_at``). (records counted, the windows they closed)."""
+        if self.caught_up(partition):
+            return 0, []
+        async with self._lock:
+            if self.caught_up(partition):
+                return 0, []
+            try:
+                resume = await asyncio.to_thread(self.recovery.load)
+                for dataset, state in resume.items():
+                    self.window_for(dataset).restore(state.reported, state.reference)
+                reported_to = {dataset: w.reported_to(partition) for dataset, w in self.windows.items()}
+                records = await asyncio.to_thread(
+                    lambda: list(self.recovery.unreported(partition, resume_at, reported_to)))
+            except (KafkaError, TimeoutError):  # monitoring goes on; the record in hand is fine
+                logger.exception("bias: could not re-read %s[%d] before offset %d; records of a window open at "
+                                 "the last stop are not counted", self.recovery.records_topic, partition, resume_at)
+                self.recovery.caught_up.add(partition)
+                return 0, []
+            counted, closed = 0, []
+            for offset, record in records:
+                was_counted, reports = self.observe(record, (partition, offset))
+                counted += was_counted
+                closed += reports
+            self.recovery.caught_up.add(partition)
+            if counted:
+                logger.info("bias: partition %d: counted %d records that no report held (before offset %d)",
+                            partition, counted, resume_at)
+            return counted, closed
+
+    def close_for_rebalance(self) -> list[WindowReport]:
+        """Close every open window, so a partition's next owner re-reads only records no report
+        holds; what was read before is stale afterwards."""
+        now = self.clock()
+        closed = [r for r in (w.flush("rebalance", now) for w in self.windows.values()) if r is not None]
+        self.recovery.mark_stale()
+        return closed
+
+    def flush_idle(self) -> list[WindowReport]:
+        """Close the windows of datasets that have had no record for the idle time."""
+        now, closed = self.clock(), []
+        for dataset, window in self.windows.items():
+            if window.pending and now - self.last_seen.get(dataset, now) >= self.idle_ms:
+                report = window.flush("idle", now)
+                if report is not None:
+                    closed.append(report)
+        return closed

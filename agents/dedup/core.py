@@ -25,8 +25,10 @@ import numpy as np
 import xxhash
 from rapidfuzz import fuzz
 
+from synthstream.agents.dedup.fields import Route
 from synthstream.agents.dedup.minhash import LshParams, MinHasher
 from synthstream.agents.dedup.normalize import normalize
+from synthstream.streams.runtime.records import AcceptedRecord, DedupEntry, Message, Outcome, Verdict, outcome
 
 
 @dataclass(frozen=True)
@@ -216,3 +218,55 @@ class DedupIndex:
                 slot.remove(ordinal)
                 if len(slot) == 1:
                     self._buckets[key] = slot[0]
+
+
+# ---- the stage's core: an accepted verdict against its partition's index ------------------------
+
+STAGE = "dedup"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    decision: Decision
+    record: AcceptedRecord | None  # for accepted-records (None: a duplicate)
+    entry: DedupEntry | None  # for the dedup-index changelog (a record kept for the first time)
+    outcome: Outcome  # ACCEPTED or DUPLICATE
+
+    @property
+    def kind(self) -> str:
+        """For the records counter: accepted, replayed (a redelivery, same id) or duplicate_<kind>."""
+        d = self.decision
+        return f"duplicate_{d.kind}" if isinstance(d, Duplicate) else "accepted" if isinstance(d, Unique) else "replayed"
+
+
+def accepted_record(verdict: Verdict, record_id: str, accepted_at: int) -> AcceptedRecord:
+    gen = verdict["generation"]
+    return AcceptedRecord(
+        record_id=record_id, prompt_id=gen["prompt_id"], task=gen["task"],
+        messages=gen.get("messages") or [Message(role="user", content=gen["problem"]),
+                                         Message(role="assistant", content=gen["response"])],
+        answer=gen["answer"], quality_score=verdict["quality_score"], dimensions=gen["dimensions"],
+        lineage=dict(gen["lineage"], accepted_at=accepted_at),  # type: ignore[typeddict-item]
+        code=gen.get("code"), grounding=gen.get("grounding"), usage=gen.get("usage"),
+        validators=verdict.get("validators") or [])
+
+
+def dedup_entry(entry: IndexEntry, task: str, added_at: int) -> DedupEntry:
+    return DedupEntry(record_id=entry.record_id, prompt_id=entry.prompt_id, scope=entry.scope, text=entry.norm,
+                      task=task, added_at=added_at)
+
+
+def admit(verdict: Verdict, index: DedupIndex, route: Route, thresholds: tuple[float, float] | None,
+          now_ms: int) -> Admitted:
+    """Decide on an accepted verdict: a new record (with its changelog entry), a redelivery of one
+    already kept (the same id again), or a duplicate of another."""
+    gen = verdict["generation"]
+    pid, task = gen["prompt_id"], gen["task"]
+    decision, entry = index.check(pid, route.text, route.scope, thresholds)
+    changelog = dedup_entry(entry, task, now_ms) if entry is not None else None
+    if isinstance(decision, Duplicate):
+        return Admitted(decision, None, changelog,
+                        outcome(pid, "DUPLICATE", STAGE, now_ms, reason=decision.reason, record_id=decision.of_record,
+                                task=task))
+    return Admitted(decision, accepted_record(verdict, decision.record_id, now_ms), changelog,
+                    outcome(pid, "ACCEPTED", STAGE, now_ms, record_id=decision.record_id, task=task))

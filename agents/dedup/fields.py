@@ -67,3 +67,17 @@ def scope_of(gen: dict[str, Any], fields: DedupFields) -> str:
 def partition_for(scope: str, partitions: int) -> int:
     """The partition every candidate of a scope goes to, so that one index owner sees them all."""
     return xxhash.xxh3_64_intdigest(scope.encode()) % partitions
+
+
+@dataclass(frozen=True)
+class Route:
+    text: str  # what is compared fuzzily
+    scope: str  # what must be equal for two records to be compared
+    partition: int  # where every candidate of the scope meets (the verdict's partition, the index's)
+
+
+def dedup_route(gen: dict[str, Any], fields: DedupFields, partitions: int) -> Route:
+    """The one place that decides what dedup compares and where: verification sends the verdict
+    to ``partition``, and dedup checks ``text`` within ``scope`` in that partition's index."""
+    scope = scope_of(gen, fields)
+    return Route(text_of(gen, fields), scope, partition_for(scope, partitions))

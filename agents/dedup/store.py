@@ -15,9 +15,10 @@ after a restart on the same data dir it loads the snapshot and replays only the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,6 @@ from synthstream.streams.runtime import kafka_io
 from synthstream.streams.runtime.errors import DecodeError
 
 logger = logging.getLogger(__name__)
-
-
-def to_record(entry: IndexEntry, task: str, added_at: int) -> dict[str, Any]:
-    return {"record_id": entry.record_id, "prompt_id": entry.prompt_id, "scope": entry.scope, "text": entry.norm,
-            "task": task, "added_at": added_at}
 
 
 def from_record(record: dict[str, Any]) -> IndexEntry:
@@ -81,9 +77,12 @@ class PartitionedIndex:
     its local snapshot's offset when there is one)."""
 
     def __init__(self, params: DedupParams, bootstrap: str | None, topic: str, serde: Any,
-                 snapshot_dir: Path | None = None) -> None:
+                 snapshot_dir: Path | None = None, end_of: Callable[[int], int] | None = None) -> None:
         self.params, self.bootstrap, self.topic, self.serde = params, bootstrap, topic, serde
         self.snapshot_dir = snapshot_dir
+        # partition -> the changelog's end offset (the broker's, unless a test gives its own)
+        self.end_of = end_of or (lambda p: end_offset(bootstrap, topic, p) if bootstrap is not None else 0)
+        self._lock = asyncio.Lock()  # one catch-up at a time, and none while a snapshot is taken
         self.indexes: dict[int, DedupIndex] = {}
         self.read_to: dict[int, int] = {}  # partition -> next changelog offset to replay
         self.stale: set[int] = set()  # partitions (re)assigned since their last catch-up
@@ -127,7 +126,7 @@ class PartitionedIndex:
         path = self.snapshot_path(partition)
         snap = snapshot.read(path, self.params.lsh) if path is not None else None
         if snap is not None and self.bootstrap is not None:
-            end = end_offset(self.bootstrap, self.topic, partition)
+            end = self.end_of(partition)
             if snap.read_to > end:
                 logger.warning("dedup snapshot %s covers offset %d but the changelog ends at %d (recreated?); "
                                "replaying the log instead", path, snap.read_to, end)
@@ -152,4 +151,36 @@ class PartitionedIndex:
         done = stats.get(partition, Replayed(next_offset=self.read_to.get(partition, 0)))
         self.read_to[partition] = done.next_offset
         self.stale.discard(partition)
+        return done
+
+    # -- the asynchronous side the agent calls (the blocking work runs in threads) ----------------
+    async def ensure_ready(self, partition: int) -> Replayed | None:
+        """Catch the partition's index up before its first record and after a rebalance; what
+        was replayed, or None when it was ready already."""
+        if self.ready(partition):
+            return None
+        async with self._lock:
+            if self.ready(partition):
+                return None
+            return await asyncio.to_thread(self.catch_up, partition)
+
+    async def snapshot_changed(self, flush: Callable[[], Awaitable[Any]]) -> list[tuple[int, int, int, float]]:
+        """Snapshot every owned partition that changed since its last snapshot: (partition,
+        records, log offset, seconds) for each. ``flush`` (the producer's) runs first, once: a
+        record enters the index before its changelog entry is sent, so the end offset read after
+        the flush covers every entry of the export taken after it, and the tail a restart
+        replays stays short."""
+        if self.snapshot_dir is None:
+            return []
+        done = []
+        async with self._lock:
+            dirty = self.dirty()
+            if dirty:
+                await flush()
+            for partition in dirty:
+                end = await asyncio.to_thread(self.end_of, partition)
+                exported = self.export(partition)  # on the loop: no record is added meanwhile
+                started = time.perf_counter()
+                await asyncio.to_thread(self.write_snapshot, partition, exported, end)
+                done.append((partition, len(exported[0]), end, time.perf_counter() - started))
         return done

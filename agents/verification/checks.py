@@ -17,6 +17,7 @@ from synthstream.agents.generation.tasks.symbolic import equivalent
 from synthstream.agents.verification import steps
 from synthstream.agents.verification.algebra import Unparseable, parse_number, solution
 from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.streams.runtime.records import Reason
 
 VERIFIER = "math.linear-exact@1"
 MATH_VERIFIER = "math.answer-exact+agreement@2"
@@ -52,9 +53,9 @@ def _check_steps(steps: list[str], truth: Fraction) -> tuple[int, list[str]]:
             if solution(step) == truth:
                 valid += 1
             else:
-                reasons.append(f"step_invalid: step {i} {step!r} is not equivalent to the equation")
+                reasons.append(Reason("step_invalid", f"step {i} {step!r} is not equivalent to the equation"))
         except Unparseable as exc:
-            reasons.append(f"step_unparseable: step {i}: {exc}")
+            reasons.append(Reason("step_unparseable", f"step {i}: {exc}"))
     return valid, reasons
 
 
@@ -74,16 +75,16 @@ def verify_code(gen: dict[str, Any], sandbox: Sandbox | None, limits: Limits | N
     """Run the tests against prompt + completion in the sandbox; passing every test is the score."""
     code = gen.get("code")
     if not code or not code["completion"] or not code["test"]:
-        return Checked(False, 0.0, ["code_missing: the generation has no completion or no tests"], CODE_VERIFIER)
+        return Checked(False, 0.0, [Reason("code_missing", "the generation has no completion or no tests")], CODE_VERIFIER)
     if sandbox is None:
-        return Checked(False, 0.0, ["sandbox_unavailable: this verifier was given no sandbox"], CODE_VERIFIER)
+        return Checked(False, 0.0, [Reason("sandbox_unavailable", "this verifier was given no sandbox")], CODE_VERIFIER)
     result = run_humaneval(sandbox, code["prompt"], code["completion"], code["test"], code["entry_point"],
                            limits or sandbox.limits)
     if result.status == "passed":
         return _finish([], [], 1.0, gen["threshold"], CODE_VERIFIER)
     reason = SANDBOX_REASONS.get(result.status, "runtime_error")
     detail = result.detail.split(": ", 1)[1] if result.detail.startswith(reason + ": ") else result.detail
-    return Checked(False, 0.0, [f"{reason}: {detail}"], CODE_VERIFIER)
+    return Checked(False, 0.0, [Reason(reason, detail)], CODE_VERIFIER)
 
 
 def _finish(critical: list[str], soft: list[str], score: float, threshold: float, verifier: str) -> Checked:
@@ -91,7 +92,7 @@ def _finish(critical: list[str], soft: list[str], score: float, threshold: float
     accepted = not critical and score >= threshold
     reasons = critical + soft
     if not critical and score < threshold:
-        reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
+        reasons.append(Reason("below_threshold", f"score {score:.3f} < {threshold:.3f}"))
     return Checked(accepted, score, reasons, verifier, veto=bool(critical))
 
 
@@ -99,11 +100,11 @@ def verify_math_answer(gen: dict[str, Any], shape: Any, unknowns: tuple[str, ...
     """Final answer equals the ground truth (exact values, any notation) of ``shape``; samples
     agree. ``unknowns`` name the problem's variables (x, y) whose true values the steps may use."""
     if gen.get("reference_answer") is None:
-        return Checked(False, 0.0, ["no_ground_truth: the generator gave no reference answer"], MATH_VERIFIER)
+        return Checked(False, 0.0, [Reason("no_ground_truth", "the generator gave no reference answer")], MATH_VERIFIER)
     try:
         truth = parse_canonical(gen["reference_answer"], shape)
     except NoAnswer as exc:
-        return Checked(False, 0.0, [f"reference_unparseable: {exc}"], MATH_VERIFIER)
+        return Checked(False, 0.0, [Reason("reference_unparseable", f"{exc}")], MATH_VERIFIER)
     critical: list[str] = []
     soft: list[str] = []
     try:
@@ -111,9 +112,9 @@ def verify_math_answer(gen: dict[str, Any], shape: Any, unknowns: tuple[str, ...
     except NoAnswer as exc:  # not a form our reader knows: ask math-verify and sympy, exact values only
         correct = equivalent(gen["answer"], gen["reference_answer"]) is True
         if not correct:
-            critical.append(f"answer_unparseable: {exc}")
+            critical.append(Reason("answer_unparseable", f"{exc}"))
     if not correct and not critical:
-        critical.append(f"answer_wrong: {gen['answer']!r} is not the solution ({gen['reference_answer']})")
+        critical.append(Reason("answer_wrong", f"{gen['answer']!r} is not the solution ({gen['reference_answer']})"))
     critical += _arithmetic(gen, known_values(unknowns, shape, truth))
     samples = gen.get("sample_answers") or []
     if samples:
@@ -121,12 +122,12 @@ def verify_math_answer(gen: dict[str, Any], shape: Any, unknowns: tuple[str, ...
         agreeing = sum(1 for a in samples if a and a == majority)
         agreement = agreeing / len(samples)
         if len(samples) > 1 and agreement < 1:
-            soft.append(f"samples_disagree: {agreeing} of {len(samples)} samples reach the answer")
+            soft.append(Reason("samples_disagree", f"{agreeing} of {len(samples)} samples reach the answer"))
     else:
         agreement = 1.0 if correct else 0.0
     shown = bool(gen.get("steps"))
     if not shown:
-        soft.append("steps_missing: the solution shows no working")
+        soft.append(Reason("steps_missing", "the solution shows no working"))
     score = W_CORRECT * correct + W_AGREE * agreement + W_SHOWN * shown
     return _finish(critical, soft, score, gen["threshold"], MATH_VERIFIER)
 
@@ -147,7 +148,7 @@ def known_values(unknowns: tuple[str, ...], shape: Any, truth: Any) -> list[dict
 def _arithmetic(gen: dict[str, Any], unknowns: list[dict[str, Fraction]]) -> list[str]:
     """Every equality the chosen solution states must hold (steps.py); one reason per false one."""
     _, wrong = steps.wrong_steps(gen.get("response") or "", unknowns)
-    return [f"step_arithmetic_wrong: {w!r} does not hold" for w in wrong[:5]]
+    return [Reason("step_arithmetic_wrong", f"{w!r} does not hold") for w in wrong[:5]]
 
 
 def verify_self_consistency(gen: dict[str, Any]) -> Checked:
@@ -155,17 +156,17 @@ def verify_self_consistency(gen: dict[str, Any]) -> Checked:
     samples = gen.get("sample_answers") or []
     majority = gen.get("answer") or ""
     if len(samples) < 2:
-        return Checked(False, 0.0, [f"samples_too_few: {len(samples)} solution(s); agreement needs 2 or more"],
+        return Checked(False, 0.0, [Reason("samples_too_few", f"{len(samples)} solution(s); agreement needs 2 or more")],
                        CONSISTENCY_VERIFIER)
     agreeing = sum(1 for a in samples if a and a == majority)
     agreement = agreeing / len(samples)
     critical = [] if agreement >= MIN_AGREEMENT else [
-        f"samples_disagree: {agreeing} of {len(samples)} solutions reach {majority!r}; {MIN_AGREEMENT:.0%} must agree"]
+        Reason("samples_disagree", f"{agreeing} of {len(samples)} solutions reach {majority!r}; {MIN_AGREEMENT:.0%} must agree")]
     critical += _arithmetic(gen, [])
-    soft = [] if agreement == 1 else [f"samples_split: {agreeing} of {len(samples)} solutions agree"]
+    soft = [] if agreement == 1 else [Reason("samples_split", f"{agreeing} of {len(samples)} solutions agree")]
     shown = bool(gen.get("steps"))
     if not shown:
-        soft.append("steps_missing: the solution shows no working")
+        soft.append(Reason("steps_missing", "the solution shows no working"))
     score = W_CORRECT * (agreement >= MIN_AGREEMENT) + W_AGREE * agreement + W_SHOWN * shown
     return _finish(critical, soft, score, gen["threshold"], CONSISTENCY_VERIFIER)
 
@@ -176,33 +177,33 @@ def verify_linear_steps(gen: dict[str, Any]) -> Checked:
     try:
         truth = solution(gen["equation"] or "")
     except Unparseable as exc:
-        return Checked(False, 0.0, [f"problem_unparseable: {exc}"])
+        return Checked(False, 0.0, [Reason("problem_unparseable", f"{exc}")])
     if truth is None:
-        return Checked(False, 0.0, ["problem_degenerate: the equation has no unique solution"])
+        return Checked(False, 0.0, [Reason("problem_degenerate", "the equation has no unique solution")])
     critical: list[str] = []
     soft: list[str] = []
     try:
         answer = parse_number(gen["answer"])
         answer_ok = answer == truth
         if not answer_ok:
-            critical.append(f"answer_wrong: x = {gen['answer']} does not satisfy {gen['equation']}")
+            critical.append(Reason("answer_wrong", f"x = {gen['answer']} does not satisfy {gen['equation']}"))
     except Unparseable as exc:
         answer, answer_ok = None, False
-        critical.append(f"answer_unparseable: {exc}")
+        critical.append(Reason("answer_unparseable", f"{exc}"))
     steps = gen["steps"]
     valid, step_reasons = _check_steps(steps, truth)
     critical.extend(step_reasons)
     if not steps:
-        critical.append("steps_missing: no reasoning steps")
+        critical.append(Reason("steps_missing", "no reasoning steps"))
     form_ok = answer_ok and _is_reduced(gen["answer"])
     if answer_ok and not form_ok:
-        soft.append(f"answer_not_reduced: {gen['answer']!r} is not written as a reduced fraction")
+        soft.append(Reason("answer_not_reduced", f"{gen['answer']!r} is not written as a reduced fraction"))
     ref = gen.get("reference_answer")
     if ref is not None and answer is not None:
         try:
             if parse_number(ref) != truth:
-                critical.append(f"reference_mismatch: generator's reference {ref} does not solve the equation")
+                critical.append(Reason("reference_mismatch", f"generator's reference {ref} does not solve the equation"))
         except Unparseable as exc:
-            critical.append(f"reference_unparseable: {exc}")
+            critical.append(Reason("reference_unparseable", f"{exc}"))
     score = W_ANSWER * answer_ok + W_STEPS * (valid / len(steps) if steps else 0.0) + W_FORM * form_ok
     return _finish(critical, soft, score, threshold, VERIFIER)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from rapidfuzz import fuzz
+from synthstream.streams.runtime.records import Reason
 
 DIALOGUE_VERIFIER = "dialogue.structure@1"
 QA_VERIFIER = "qa.grounding@1"
@@ -44,32 +45,32 @@ def check_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
     roles = [m["role"] for m in msgs]
     expected_roles = ["user", "assistant"] * (len(msgs) // 2)
     if len(msgs) < 2 or len(msgs) % 2 or roles != expected_roles:
-        critical.append(f"roles_invalid: roles {roles} do not alternate user/assistant in pairs")
+        critical.append(Reason("roles_invalid", f"roles {roles} do not alternate user/assistant in pairs"))
     want = gen["dimensions"].get("turns")
     if want and want.isdigit() and len(msgs) != 2 * int(want):
-        critical.append(f"turn_count: {len(msgs)} messages, expected {2 * int(want)}")
+        critical.append(Reason("turn_count", f"{len(msgs)} messages, expected {2 * int(want)}"))
     contents = [" ".join(words(m["content"])) for m in msgs]
     if any(len(c) < 2 for c in contents):
-        critical.append("turn_empty: a turn has no words")
+        critical.append(Reason("turn_empty", "a turn has no words"))
     repeats = len(contents) - len(set(contents))
     if repeats:
-        critical.append(f"turn_repeated: {repeats} turn(s) repeat an earlier one")
+        critical.append(Reason("turn_repeated", f"{repeats} turn(s) repeat an earlier one"))
     echoes = sum(1 for a, b in zip(contents, contents[1:]) if a and b and fuzz.ratio(a, b) >= 90)
     if echoes:
-        critical.append(f"turn_echo: {echoes} turn(s) echo the turn before")
+        critical.append(Reason("turn_echo", f"{echoes} turn(s) echo the turn before"))
     refusals = [i for i, m in enumerate(msgs) if m["role"] == "assistant" and REFUSAL.search(m["content"])]
     if refusals:
-        critical.append(f"refusal: assistant turn(s) {[i + 1 for i in refusals]} refuse or say 'as an AI'")
+        critical.append(Reason("refusal", f"assistant turn(s) {[i + 1 for i in refusals]} refuse or say 'as an AI'"))
     tokens = [t for c in contents for t in c.split()]
     d2 = distinct_n(tokens, 2)
     if d2 < 0.6:
-        soft.append(f"repetitive: distinct-2 {d2:.2f} < 0.60")
+        soft.append(Reason("repetitive", f"distinct-2 {d2:.2f} < 0.60"))
     long_turns = [i + 1 for i, m in enumerate(msgs) if len(m["content"]) > 1500]
     if long_turns:
-        soft.append(f"turn_too_long: turn(s) {long_turns} exceed 1500 characters")
+        soft.append(Reason("turn_too_long", f"turn(s) {long_turns} exceed 1500 characters"))
     boiler = [i + 1 for i, m in enumerate(msgs) if m["role"] == "assistant" and BOILERPLATE.search(m["content"])]
     if boiler:
-        soft.append(f"boilerplate: assistant turn(s) {boiler} pad with stock phrases ('I hope this helps', ...)")
+        soft.append(Reason("boilerplate", f"assistant turn(s) {boiler} pad with stock phrases ('I hope this helps', ...)"))
     score = 0.4 * (not critical) + 0.3 * min(1.0, d2 / 0.6) + 0.3 * (not long_turns) - 0.15 * bool(boiler)
     return critical, soft, score
 
@@ -83,28 +84,28 @@ def check_qa(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
     context, evidence = g.get("context", ""), g.get("evidence", "")
     question, answer = g.get("question", ""), g.get("answer", "")
     if not evidence or fuzz.partial_ratio(evidence.lower(), context.lower()) < 95:
-        critical.append("evidence_not_in_passage: the evidence span is not found in the passage")
+        critical.append(Reason("evidence_not_in_passage", "the evidence span is not found in the passage"))
     answer_words = [w for w in words(answer) if w not in STOPWORDS]
     evidence_words = set(words(evidence))
     if not answer_words:
-        critical.append("answer_empty: the answer has no content words")
+        critical.append(Reason("answer_empty", "the answer has no content words"))
         support = 0.0
     else:
         support = sum(1 for w in answer_words if w in evidence_words) / len(answer_words)
         if support < 0.6:
-            critical.append(f"answer_unsupported: only {support:.0%} of the answer's words are in the evidence")
+            critical.append(Reason("answer_unsupported", f"only {support:.0%} of the answer's words are in the evidence"))
     question_words = set(words(question))
     if answer_words and all(w in question_words for w in answer_words):
-        critical.append("answer_in_question: the question already contains the answer")
+        critical.append(Reason("answer_in_question", "the question already contains the answer"))
     if re.search(r"(?i)\bwhich of (the )?(following|these)\b", question):
-        critical.append("question_needs_options: a multiple-choice question without its options")
+        critical.append(Reason("question_needs_options", "a multiple-choice question without its options"))
     if not question.rstrip().endswith("?"):
-        soft.append("question_form: the question does not end with '?'")
+        soft.append(Reason("question_form", "the question does not end with '?'"))
     if len(answer) > 300:
-        soft.append("answer_too_long: more than 300 characters")
+        soft.append(Reason("answer_too_long", "more than 300 characters"))
     copied = fuzz.ratio(question.lower(), evidence.lower()) >= 85
     if copied:
-        soft.append("question_copies_evidence: the question is the evidence sentence reworded little")
+        soft.append(Reason("question_copies_evidence", "the question is the evidence sentence reworded little"))
     score = 0.5 * min(1.0, support) + 0.2 * question.rstrip().endswith("?") + 0.15 * (len(answer) <= 300) \
         + 0.15 * (not copied)
     return critical, soft, score

@@ -12,7 +12,7 @@ from synthstream.streams.runtime.metrics import Metrics
 
 HEADER = """# Metrics
 
-Generated from `streams/metrics.py` by `synthstream metrics-doc --out docs/METRICS.md`; a test fails
+Generated from `streams/runtime/metrics.py` by `synthstream metrics-doc --out docs/METRICS.md`; a test fails
 when the two differ. Every worker serves these on `/metrics` (prometheus-client, base units,
 counters end in `_total`, labels from small fixed sets, never ids). `promtool check metrics`
 passes on a live worker's `/metrics` (an integration test runs it).

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from synthstream.agents.generation.backends.client import ClientConfig, ModelClient
 from synthstream.agents.families import TASKS
 from synthstream.agents.verification.sandbox import Limits, Sandbox
-from synthstream.agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator, load_kb
+from synthstream.agents.verification.validators import (DiversityValidator, FactualValidator, StyleConsistencyValidator,
+                                                       Validator, load_kb)
 from synthstream.agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
 from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
 from synthstream.streams.runtime.metrics import Metrics, serve
-from synthstream.agents.deps import Deps
+from synthstream.agents.deps import DatasetConfig, Deps
 from synthstream.streams.runtime.serde import registry as schema_registry
 from synthstream.streams.runtime.settings import LLMSettings, SandboxSettings, Settings
 from synthstream.agents.spec import DEFAULT_MODEL, Spec, load_spec
@@ -53,16 +53,11 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
         client = make_client(llm, sorted(models)[0], metrics)
         if any(s.needs_model for s in specs):
             warn_if_model_unreachable(llm, sorted(models)[0])
+    judges = {s.dataset.name: make_judge(s, client) for s in judged}
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
-                targets={s.dataset.name: s.targets() for s in specs},
-                gates={s.dataset.name: s.gates() for s in specs},
+                datasets={s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name)) for s in specs},
                 validators=make_validators(sandbox_settings) if "verification" in stages else [],
-                judges={s.dataset.name: make_judge(s, client) for s in judged},
-                review_fractions={s.dataset.name: s.verification.review_fraction for s in specs},
-                sandbox_limits={s.dataset.name: s.sandbox_limits() for s in specs},
                 bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
-                dedup_fields={s.dataset.name: s.dedup_fields() for s in specs},
-                dedup_thresholds={s.dataset.name: (s.dedup.ratio, s.dedup.token_sort) for s in specs},
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
     if {"verification", "dedup"} & set(stages):
@@ -93,7 +88,7 @@ def make_judge(spec: Spec, client: ModelClient | None) -> JudgeValidator:
     return JudgeValidator(client.complete, config)
 
 
-def make_validators(settings: SandboxSettings) -> list[Any]:
+def make_validators(settings: SandboxSettings) -> list[Validator]:
     """The validators besides each task's own verifier; the knowledge base is read once, here."""
     kb = load_kb(settings.knowledge_base) if settings.knowledge_base else load_kb()
     return [FactualValidator(kb), StyleConsistencyValidator(), DiversityValidator()]

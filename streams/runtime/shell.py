@@ -12,6 +12,7 @@ import faust
 
 from synthstream.streams.runtime.errors import PoisonRecord
 from synthstream.streams.runtime.metrics import Metrics
+from synthstream.streams.runtime.records import OutcomeKind, outcome
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.streams.runtime.topics import ROLES, TopicNames
 
@@ -35,12 +36,10 @@ class Sinks:
         value = self.serde.encode(record_name, record)
         await self.topics[role].send(key=key.encode(), value=value, partition=partition)
 
-    async def outcome(self, prompt_id: str, kind: str, stage: str, *, reason: str | None = None,
+    async def outcome(self, prompt_id: str, kind: OutcomeKind, stage: str, *, reason: str | None = None,
                       record_id: str | None = None, task: str | None = None) -> None:
-        await self.send("outcomes", prompt_id, "Outcome", {
-            "prompt_id": prompt_id, "outcome": kind, "stage": stage, "reason": reason,
-            "record_id": record_id, "task": task, "decided_at": self.clock(),
-        })
+        await self.send("outcomes", prompt_id, "Outcome",
+                        outcome(prompt_id, kind, stage, self.clock(), reason=reason, record_id=record_id, task=task))
 
     async def dead_letter(self, stage: str, message: Any, exc: PoisonRecord, prompt_id: str | None = None) -> None:
         """Send the original bytes with the reason; account the prompt when we know its id."""

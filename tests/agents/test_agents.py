@@ -13,7 +13,7 @@ from synthstream.agents.dedup import agent as dedup_agent
 from synthstream.agents.generation import agent as generation_agent
 from synthstream.agents.verification import agent as verification_agent
 from synthstream.streams.runtime.metrics import Metrics
-from synthstream.agents.deps import Deps
+from synthstream.agents.deps import DatasetConfig, Deps
 from synthstream.streams.runtime.shell import Sinks
 from synthstream.streams.runtime.serde import registry
 from synthstream.streams.runtime.settings import WorkerSettings
@@ -167,7 +167,7 @@ def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps
     from synthstream.agents.verification.validators import DiversityValidator, FactualValidator, StyleConsistencyValidator
 
     deps.validators = [FactualValidator(), StyleConsistencyValidator(), DiversityValidator()]
-    deps.gates = {"t": {"dialogue.chat": {"task": 0.5, "style": 0.5}}}  # the spec's weights for data set 't'
+    deps.datasets = {"t": DatasetConfig("t", gates={"dialogue.chat": {"task": 0.5, "style": 0.5}})}  # its spec's weights
     turns = ["Furthermore, the Moon orbits Earth at a distance of about 384,400 kilometres from Earth.",
              "Moreover, its gravity therefore causes most of the tides in the oceans of our planet."]
     asks = ["Please explain the Moon to me.", "And what does it do to the sea?"]
@@ -199,8 +199,8 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
         asked.append(request.task)
         return ModelReply(["Score: 1\nThe answer is wrong."], ["stop"], "m")
 
-    deps.judges = {"t": JudgeValidator(model)}
-    deps.gates = {"t": {"math.linear": {"task": 0.5, "judge": 0.5}}}
+    deps.datasets = {"t": DatasetConfig("t", gates={"math.linear": {"task": 0.5, "judge": 0.5}},
+                                        judge=JudgeValidator(model))}
     sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", GENERATION)])
     (verdict,) = sinks.of("verdicts")
     assert asked == ["judge"] and not verdict["accepted"] and verdict["quality_score"] == 0.5
@@ -211,7 +211,7 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
 def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):
     from synthstream.agents.verification.review import sampled
 
-    deps.review_fractions = {"t": 0.5}
+    deps.datasets = {"t": DatasetConfig("t", review_fraction=0.5)}
     gens = [dict(GENERATION, prompt_id=f"r{i}") for i in range(40)]
     sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in gens])
     reviewed = [v["prompt_id"] for v in sinks.of("human-review")]
@@ -246,7 +246,7 @@ def test_a_code_task_runs_under_the_sandbox_limits_its_spec_sets(deps, sandbox):
     from tests.records import CODE
 
     deps.sandbox = sandbox
-    deps.sandbox_limits = {"t": {"code.python": {"wall_s": 1.0}}}  # params.timeout_s: 1 in data set 't'
+    deps.datasets = {"t": DatasetConfig("t", sandbox_limits={"code.python": {"wall_s": 1.0}})}  # params.timeout_s: 1
     slow = dict(CODE, completion="    import time\n    time.sleep(1.5)\n    return a + b\n")
     gen = dict(GENERATION, prompt_id="s1", task="code.python", code=slow)
     elsewhere = dict(gen, prompt_id="s2", lineage=dict(GENERATION["lineage"], dataset="other"))  # worker defaults: 5 s
@@ -262,7 +262,7 @@ def test_bias_reports_shares_lengths_diversity_and_detectors_and_sets_the_gauges
     from tests.records import ACCEPTED
 
     deps.worker = deps.worker.model_copy(update={"bias_window_records": 4})
-    deps.targets = {"t": {"task": {"math.linear": 1.0}}}
+    deps.datasets = {"t": DatasetConfig("t", targets={"task": {"math.linear": 1.0}})}
     answers = ["I'm sorry, I cannot help with that.", "She solved it: x = 2.", "x = 2", "He checks: 2*2 + 1 = 5."]
     records = [dict(ACCEPTED, record_id=f"{i:032x}", prompt_id=f"p{i}",
                     messages=[{"role": "user", "content": "Solve 2x + 1 = 5"}, {"role": "assistant", "content": a}])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from synthstream.agents.dedup.core import DedupParams, IndexEntry, record_id
-from synthstream.agents.dedup.store import PartitionedIndex, end_offset, to_record
+from synthstream.agents.dedup.core import dedup_entry
+from synthstream.agents.dedup.store import PartitionedIndex, end_offset
 from synthstream.streams.app.producer import make_producer
 from synthstream.streams.runtime.serde import registry
 
@@ -20,7 +21,7 @@ def entry(i: int) -> IndexEntry:
 def write(bootstrap: str, topic: str, entries: list[IndexEntry]) -> None:
     serde, producer = registry(), make_producer(bootstrap)
     for e in entries:
-        producer.send(topic, key=e.record_id.encode(), value=serde.encode("DedupEntry", to_record(e, "t", 0)),
+        producer.send(topic, key=e.record_id.encode(), value=serde.encode("DedupEntry", dedup_entry(e, "t", 0)),
                       partition=1)
     producer.flush()
     producer.close()

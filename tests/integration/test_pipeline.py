@@ -12,7 +12,7 @@ import avro.schema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from synthstream.agents.generation.core import generate
+from synthstream.agents.generation.tasks.linear_procedural import generate
 from synthstream.agents.verification.core import verify
 from synthstream.streams.runtime.kafka_io import read_to_end
 from synthstream.streams.app.outcomes import OutcomeWatcher

@@ -3,7 +3,7 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from synthstream.agents.generation import core
+from synthstream.agents.generation.tasks import linear_procedural as core
 from synthstream.streams.runtime.errors import PoisonRecord
 
 X = sympy.Symbol("x")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from synthstream.agents.generation.tasks.qa import CORPUS
-from synthstream.agents.verification.quality import assess
+from synthstream.agents.verification.core import decide_generation as assess
 from synthstream.agents.verification.validators import (DiversityValidator, FactualValidator, Judgement,
                                             StyleConsistencyValidator, decide, load_kb)
 from synthstream.agents.verification.validators.factual import BUNDLED

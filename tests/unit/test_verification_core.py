@@ -4,7 +4,7 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from synthstream.agents.generation import core as gen_core
+from synthstream.agents.generation.tasks import linear_procedural as gen_core
 from synthstream.agents.verification import algebra
 from synthstream.agents.verification.core import verify
 from synthstream.agents.verification.linear import NotLinear, parse_linear

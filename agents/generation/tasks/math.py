@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from synthstream.agents.generation import core as linear_core
+from synthstream.agents.generation.tasks import linear_procedural as linear_core
 from synthstream.agents.generation.rational import coef_term, fmt
 from synthstream.agents.generation.tasks.answers import Shape, Value, canonical, vote
 from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task

@@ -11,6 +11,7 @@ from typing import Any
 
 from synthstream.agents.verification.text_checks import words
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.records import Reason
 
 NAME, VERSION = "diversity", "distinct-123@1"
 TARGET = 0.6  # distinct-1/2/3 at or above this scores 1
@@ -43,5 +44,5 @@ class DiversityValidator:
         if len(tokens) < MIN_WORDS:
             return None
         ratio = distinct_123(tokens)
-        reasons = [] if ratio >= TARGET else [f"low_diversity: distinct-1/2/3 {ratio:.2f} < {TARGET:.2f}"]
+        reasons = [] if ratio >= TARGET else [Reason("low_diversity", f"distinct-1/2/3 {ratio:.2f} < {TARGET:.2f}")]
         return Judgement(NAME, VERSION, clamp(ratio / TARGET), reasons)

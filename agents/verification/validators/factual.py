@@ -25,6 +25,7 @@ from typing import Any
 
 from synthstream.streams.runtime.errors import ConfigError
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.records import Reason
 
 NAME, VERSION = "factual", "kb-claims@1"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "facts.jsonl"
@@ -128,8 +129,8 @@ class FactualValidator:
                 if verdict == "supported":
                     supported += 1
                 elif verdict == "contradicted":
-                    reasons.append(f"fact_contradicted: {sentence.strip()[:120]!r} disagrees with "
-                                   f"{fact.describe()} ({fact.source or 'knowledge base'})")
+                    reasons.append(Reason("fact_contradicted", f"{sentence.strip()[:120]!r} disagrees with "
+                                   f"{fact.describe()} ({fact.source or 'knowledge base'})"))
         checked = supported + len(reasons)
         if not checked:
             return None

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.records import Reason
 
 KNOWN = ("task", "factual", "style", "diversity", "judge")  # the weights' defaults are each task family's
 
@@ -31,11 +32,11 @@ def decide(judgements: Sequence[Judgement | None], weights: Mapping[str, float],
     total = sum(w for _, w in counted)
     score = clamp(sum(j.score * w for j, w in counted) / total) if total else 0.0
     veto = any(j.veto for j, _ in counted)
-    reasons = [r for j, _ in counted for r in j.reasons if not r.startswith("below_threshold")]
+    reasons = [r for j, _ in counted for r in map(Reason.read, j.reasons) if r.code != "below_threshold"]
     if not counted:
-        reasons.append("no_validator: no validator with a weight above 0 judged this record")
+        reasons.append(Reason("no_validator", "no validator with a weight above 0 judged this record"))
     elif not veto and score < threshold:
-        reasons.append(f"below_threshold: score {score:.3f} < {threshold:.3f}")
+        reasons.append(Reason("below_threshold", f"score {score:.3f} < {threshold:.3f}"))
     scores = [{"name": j.name, "version": j.version, "score": j.score, "weight": float(weights.get(j.name, 0.0)),
                "veto": j.veto, "reasons": list(j.reasons)} for j in present]
     return Decision(bool(counted) and not veto and score >= threshold, score, reasons, scores)

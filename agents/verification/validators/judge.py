@@ -17,6 +17,7 @@ from typing import Any
 from synthstream.agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest, Sampling
 from synthstream.agents.verification.text_checks import transcript
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.records import Reason
 
 NAME, VERSION = "judge", "rubric-1-10@1"
 DEFAULT_RUBRIC = ("You grade synthetic training data for a language model. Judge the assistant's reply to the "
@@ -63,13 +64,13 @@ class JudgeValidator:
         try:
             reply = await self.complete(request)
         except BackendFailure as exc:
-            return Judgement(NAME, VERSION, 0.0, [f"judge_unavailable: {exc.detail[:200]}"], abstain=True)
+            return Judgement(NAME, VERSION, 0.0, [Reason("judge_unavailable", f"{exc.detail[:200]}")], abstain=True)
         text = (reply.texts or [""])[0].strip()
         if request.api == "completion":
             text = "Score:" + text
         n = read_score(text)
         if n is None:
-            return Judgement(NAME, VERSION, 0.0, [f"judge_unreadable: no score 1-10 in {text[:120]!r}"], abstain=True)
+            return Judgement(NAME, VERSION, 0.0, [Reason("judge_unreadable", f"no score 1-10 in {text[:120]!r}")], abstain=True)
         why = text.splitlines()[1:] or [""]
-        reasons = [] if n >= 7 else [f"judge_low: {n}/10 {' '.join(why).strip()[:160]}".rstrip()]
+        reasons = [] if n >= 7 else [Reason("judge_low", f"{n}/10 {' '.join(why).strip()[:160]}".rstrip())]
         return Judgement(NAME, VERSION, clamp((n - 1) / 9), reasons)

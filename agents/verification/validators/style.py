@@ -14,6 +14,7 @@ from typing import Any
 
 from synthstream.agents.verification.text_checks import words
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.streams.runtime.records import Reason
 
 NAME, VERSION = "style", "lexical-markers@1"
 CONTRACTION = re.compile(r"(?i)\b[a-z]+'(?:t|re|m|ll|ve|s|d)\b")
@@ -81,8 +82,8 @@ class StyleConsistencyValidator:
         if not style or not turns:
             return None
         judged = [judge_turn(style, markers(t)) for t in turns]
-        reasons = [f"style_mismatch: assistant turn {i} {why}, requested {style}"
+        reasons = [Reason("style_mismatch", f"assistant turn {i} {why}, requested {style}")
                    for i, (score, why) in enumerate(judged, 1) if score == 0.0]
         if not any(score == 1.0 for score, _ in judged):
-            reasons.append(f"style_unmarked: no assistant turn shows the requested {style} style")
+            reasons.append(Reason("style_unmarked", f"no assistant turn shows the requested {style} style"))
         return Judgement(NAME, VERSION, clamp(sum(s for s, _ in judged) / len(judged)), reasons)
