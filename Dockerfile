@@ -13,7 +13,7 @@ COPY specs ./specs
 # which also compiles AMX kernels (see the Makefile)
 ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 RUN pip install --no-cache-dir ".[local-llm]"
-# schemas/ is read from the source tree next to the packages
-ENV PYTHONPATH=/app SYNTHSTREAM_METRICS_HOST=0.0.0.0
+# the wheel installs everything under the synthstream namespace, schemas included; the specs stay in /app
+ENV SYNTHSTREAM_METRICS_HOST=0.0.0.0
 ENTRYPOINT ["synthstream"]
 CMD ["--help"]

@@ -103,3 +103,19 @@ def agreement(labels: list[Label]) -> dict[str, tuple[int, int]]:
             agree, total = out.get(key, (0, 0))
             out[key] = (agree + lab.agrees, total + 1)
     return out
+
+
+class Agreement:
+    """Per task, how often reviewers' labels agree with the gate's decision, as labels arrive."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}  # task -> [agreeing, labelled]
+
+    def add(self, label: dict[str, Any]) -> tuple[str, float]:
+        """Count one ReviewLabel (its label must be one of LABELS): (the gate's decision as a
+        label, the task's agreement so far)."""
+        gate = "accept" if label["gate_accepted"] else "reject"
+        counts = self.counts.setdefault(label["task"], [0, 0])
+        counts[0] += label["label"] == gate
+        counts[1] += 1
+        return gate, counts[0] / counts[1]

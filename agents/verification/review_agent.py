@@ -13,7 +13,7 @@ from typing import Any
 
 import faust
 
-from synthstream.agents.verification.review import LABELS
+from synthstream.agents.verification.review import LABELS, Agreement
 from synthstream.streams.runtime.errors import PoisonRecord
 from synthstream.agents.deps import Deps
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
@@ -22,18 +22,15 @@ STAGE = "review"
 
 
 def register_labels(app: faust.App, deps: Deps, sinks: Sinks) -> None:
-    seen: dict[str, list[int]] = {}  # task -> [agreeing, labelled]
+    agreement = Agreement()
 
     async def handle(message: Any) -> None:
         _, label = deps.serde.decode(message.value, "ReviewLabel")
         if label["label"] not in LABELS:
             raise PoisonRecord("invalid_record", f"label {label['label']!r} is not one of {LABELS}", label["prompt_id"])
-        gate = "accept" if label["gate_accepted"] else "reject"
+        gate, share = agreement.add(label)
         deps.metrics.review_labels.labels(label["task"], label["label"], gate).inc()
-        counts = seen.setdefault(label["task"], [0, 0])
-        counts[0] += label["label"] == gate
-        counts[1] += 1
-        deps.metrics.review_agreement.labels(label["task"]).set(counts[0] / counts[1])
+        deps.metrics.review_agreement.labels(label["task"]).set(share)
         deps.metrics.records.labels(STAGE, "labelled").inc()
 
     @app.agent(raw_topic(app, deps.names["review-labels"]), name=f"{deps.names.prefix}review-labels")

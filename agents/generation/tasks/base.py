@@ -140,6 +140,21 @@ class Task:
         raise NotImplementedError
 
 
+class ModelTask(Task):
+    """A task only a model can do: its generator (``write``) always gets the model."""
+
+    solvers: ClassVar[tuple[str, ...]] = ("model",)
+
+    async def run(self, prompt: dict[str, Any], params: Any, model: PromptModel | None,
+                  rng: random.Random) -> Output:
+        if model is None:  # generate() refuses such a prompt first; this keeps write() honest
+            raise PoisonRecord("invalid_record", f"task {self.name} needs a model; the prompt has none")
+        return await self.write(prompt, params, model, rng)
+
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel, rng: random.Random) -> Output:
+        raise NotImplementedError
+
+
 def _unjson(value: str) -> Any:
     """Params travel as strings; numbers and booleans the spec wrote come back as such."""
     try:

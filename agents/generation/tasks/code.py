@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
-from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.base import ModelTask, Output, Params, PromptModel
 from synthstream.streams.runtime.errors import PoisonRecord
 
 CATALOGUE = Path(__file__).resolve().parent / "data" / "code_catalogue.jsonl"
@@ -189,19 +189,17 @@ class CodeParams(Params):
     memory_mb: int = Field(512, ge=64, le=8192, description="address space per sandboxed process")
 
 
-class CodeTask(Task):
+class CodeTask(ModelTask):
     name = "code.python"
     summary = "Python functions with tests (HumanEval format): catalogue specs or model-written specs and tests"
     dimensions = {"source": ("catalogue", "model"), "difficulty": ("easy", "medium", "hard"), "topic": ()}
     required_dimensions = ("source",)
-    solvers = ("model",)
     params_model = CodeParams
     default_instructions = ("Implement the function so that it does what its docstring says.",
                             "Write the body of this Python function.")
 
-    async def run(self, prompt: dict[str, Any], params: Any, model: PromptModel | None,
-                  rng: random.Random) -> Output:
-        assert model is not None
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel,
+                    rng: random.Random) -> Output:
         dims = prompt["dimensions"]
         if dims.get("source", "catalogue") == "model":
             return await self._model_spec(prompt, params, model, rng, dims.get("topic") or rng.choice(TOPICS))

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.base import ModelTask, Output, Params, PromptModel
 
 TOPICS = ("technology", "science", "philosophy", "current_events", "personal_advice")
 STYLES = ("formal", "casual", "technical", "humorous")
@@ -44,18 +44,15 @@ def label(topic: str) -> str:
     return topic.replace("_", " ")
 
 
-class DialogueTask(Task):
+class DialogueTask(ModelTask):
     name = "dialogue.chat"
     summary = "multi-turn conversations, user-simulator and assistant turns alternating, over topics x styles"
     dimensions = {"topic": (), "style": (), "turns": ()}
-    required_dimensions = ()
-    solvers = ("model",)
     params_model = DialogueParams
     default_instructions = ("Start a conversation about the topic.",)
 
-    async def run(self, prompt: dict[str, Any], params: Any, model: PromptModel | None,
-                  rng: random.Random) -> Output:
-        assert model is not None
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel,
+                    rng: random.Random) -> Output:
         dims = prompt["dimensions"]
         topic = dims.get("topic") or rng.choice(TOPICS)
         style = dims.get("style") or rng.choice(STYLES)

@@ -99,7 +99,8 @@ class Family:
 
     name: ClassVar[str]
     shape: ClassVar[Shape]
-    difficulties: ClassVar[tuple[str, ...]]
+    #: the difficulty dimension's categories; "basic" is a one-step problem with small numbers
+    difficulties: ClassVar[tuple[str, ...]] = ("basic", "easy", "medium", "hard")
     summary: ClassVar[str]
     #: the problem's unknowns (their true values check a solution's steps); word problems have none
     unknowns: ClassVar[tuple[str, ...]] = ()
@@ -149,7 +150,7 @@ def _linear_steps(eq: linear_core.Equation) -> tuple[str, ...]:
 
 
 class LinearSystem(Family):
-    name, shape, difficulties = "linear_system", "pair", ("basic", "easy", "medium", "hard")
+    name, shape = "linear_system", "pair"
     unknowns = ("x", "y")
     summary = "two linear equations in x and y with one integer solution"
 
@@ -179,7 +180,7 @@ class LinearSystem(Family):
 
 
 class Quadratic(Family):
-    name, shape, difficulties = "quadratic", "roots", ("basic", "easy", "medium", "hard")
+    name, shape = "quadratic", "roots"
     unknowns = ("x",)
     summary = "quadratic equations with rational roots, found by factoring"
 
@@ -205,7 +206,7 @@ class Quadratic(Family):
 
 
 class FractionWord(Family):
-    name, shape, difficulties = "fraction_word", "scalar", ("basic", "easy", "medium", "hard")
+    name, shape = "fraction_word", "scalar"
     summary = "word problems that add, scale and divide fractions"
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:
@@ -241,7 +242,7 @@ class FractionWord(Family):
 
 
 class PercentageWord(Family):
-    name, shape, difficulties = "percentage_word", "scalar", ("basic", "easy", "medium", "hard")
+    name, shape = "percentage_word", "scalar"
     summary = "percent of, discounts and compound growth, with exact answers"
 
     def show(self, value: Value) -> str:
@@ -278,7 +279,7 @@ class PercentageWord(Family):
 
 
 class ArithmeticSequence(Family):
-    name, shape, difficulties = "arithmetic_sequence", "scalar", ("basic", "easy", "medium", "hard")
+    name, shape = "arithmetic_sequence", "scalar"
     summary = "nth terms and partial sums of arithmetic sequences"
 
     def sample(self, rng: random.Random, difficulty: str, domain: str | None) -> Problem:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from synthstream.agents.generation.tasks.answers import clean, vote
-from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.base import ModelTask, Output, Params, PromptModel
 
 DOMAINS = ("shopping", "travel", "cooking", "geometry", "finance", "sports")
 WRITE_SYSTEM = ("You write math word problems for a training set. Write exactly one short problem about {domain} "
@@ -52,18 +52,16 @@ def read_problem(text: str) -> str | None:
     return found.group(0).strip()
 
 
-class OpenMathTask(Task):
+class OpenMathTask(ModelTask):
     name = "math.open"
     summary = "model-written word problems (no ground truth): k solutions, accepted when they agree"
     dimensions = {"domain": DOMAINS, "difficulty": ("easy", "medium")}
-    solvers = ("model",)
     params_model = OpenParams
     shape = "scalar"
     default_instructions = ("Solve the problem step by step and give the exact answer.",)
 
-    async def run(self, prompt: dict[str, Any], params: Any, model: PromptModel | None,
-                  rng: random.Random) -> Output:
-        assert model is not None
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel,
+                    rng: random.Random) -> Output:
         dims = prompt["dimensions"]
         domain, difficulty = dims.get("domain") or rng.choice(DOMAINS), dims.get("difficulty") or "easy"
         written = await self._write(model, domain, difficulty)

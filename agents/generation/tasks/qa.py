@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import Field
 
-from synthstream.agents.generation.tasks.base import Output, Params, PromptModel, Task
+from synthstream.agents.generation.tasks.base import ModelTask, Output, Params, PromptModel
 from synthstream.streams.runtime.errors import PoisonRecord
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -100,17 +100,15 @@ class QAParams(Params):
     chunk_chars: int = Field(450, ge=100, le=8000, description="longest passage")
 
 
-class QATask(Task):
+class QATask(ModelTask):
     name = "qa.grounded"
     summary = "question-answer pairs grounded in an evidence sentence of a source passage"
     dimensions = {"domain": ()}
-    solvers = ("model",)
     params_model = QAParams
     default_instructions = ("Answer the question using the passage.",)
 
-    async def run(self, prompt: dict[str, Any], params: Any, model: PromptModel | None,
-                  rng: random.Random) -> Output:
-        assert model is not None
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel,
+                    rng: random.Random) -> Output:
         passages = load_corpus(params.corpus or str(CORPUS), params.chunk_chars)
         domain = prompt["dimensions"].get("domain")
         pool = [p for p in passages if p.sentences() and (domain is None or p.domain == domain)]
