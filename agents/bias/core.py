@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from synthstream.agents.bias.text_stats import TextWindow
-from synthstream.streams.runtime.records import BiasReport
+from synthstream.streams.runtime.records import BiasReport, DimensionReport
 
 EPS = 1e-4
 WARN, CRITICAL = 0.1, 0.2
@@ -49,16 +49,6 @@ def status(value: float | None, warn: float = WARN, critical: float = CRITICAL) 
     if value is None:
         return "no_target"
     return "critical" if value >= critical else "warn" if value >= warn else "ok"
-
-
-@dataclass
-class DimensionReport:
-    dimension: str
-    observed: dict[str, float]
-    target: dict[str, float]
-    psi: float | None
-    jsd: float | None
-    status: str
 
 
 @dataclass
@@ -147,8 +137,8 @@ class BiasWindow:
             target = self.targets.get(dim, {})
             p = psi(observed, target) if target else None
             j = jsd(observed, target) if target else None
-            report.dimensions.append(DimensionReport(dim, observed, dict(target), p, j,
-                                                     status(p, self.warn, self.critical)))
+            report.dimensions.append(DimensionReport(dimension=dim, observed=observed, target=dict(target), psi=p,
+                                                     jsd=j, status=status(p, self.warn, self.critical)))
         text = self._text.close()
         if text is not None:
             report.length_bins = text.length_bins

@@ -8,13 +8,13 @@ from synthstream.streams.runtime.metrics import Metrics
 
 def publish(m: Metrics, report: WindowReport) -> None:
     for dim in report.dimensions:
-        for cat, share in dim.observed.items():
-            m.bias_share.labels(dim.dimension, cat).set(share)
-        for cat, share in dim.target.items():
-            m.bias_target.labels(dim.dimension, cat).set(share)
-        if dim.psi is not None:
-            m.bias_psi.labels(dim.dimension).set(dim.psi)
-            m.bias_jsd.labels(dim.dimension).set(dim.jsd)
+        for cat, share in dim["observed"].items():
+            m.bias_share.labels(dim["dimension"], cat).set(share)
+        for cat, share in dim["target"].items():
+            m.bias_target.labels(dim["dimension"], cat).set(share)
+        if dim["psi"] is not None:
+            m.bias_psi.labels(dim["dimension"]).set(dim["psi"])
+            m.bias_jsd.labels(dim["dimension"]).set(dim["jsd"])
     ds = report.dataset
     if report.length_psi is not None:
         m.bias_length_psi.labels(ds).set(report.length_psi)

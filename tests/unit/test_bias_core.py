@@ -29,11 +29,11 @@ def test_count_window_closes_and_reports_shares():
     assert len(reports) == 1 and w.pending == 0
     r = reports[0]
     assert (r.records, r.closed_by, r.window_start) == (4, "count", 1000)
-    by_dim = {d.dimension: d for d in r.dimensions}
-    assert by_dim["difficulty"].observed == {"a": 0.75, "b": 0.25}
-    assert by_dim["difficulty"].psi == pytest.approx(psi({"a": 0.75, "b": 0.25}, TARGET))
-    assert by_dim["difficulty"].status == "critical"
-    assert by_dim["domain"].status == "no_target" and by_dim["domain"].psi is None
+    by_dim = {d["dimension"]: d for d in r.dimensions}
+    assert by_dim["difficulty"]["observed"] == {"a": 0.75, "b": 0.25}
+    assert by_dim["difficulty"]["psi"] == pytest.approx(psi({"a": 0.75, "b": 0.25}, TARGET))
+    assert by_dim["difficulty"]["status"] == "critical"
+    assert by_dim["domain"]["status"] == "no_target" and by_dim["domain"]["psi"] is None
 
 
 def test_time_window_closes_when_a_later_record_arrives():

@@ -108,7 +108,7 @@ def test_a_new_family_goes_through_all_four_stages(units):
         assert counted
         reports += closed
     [report] = reports
-    shares = {d.dimension: d.observed for d in report.dimensions}
+    shares = {d["dimension"]: d["observed"] for d in report.dimensions}
     assert shares["unit"] == {"cm": pytest.approx(1 / 3), "km": pytest.approx(2 / 3)}
     assert shares["task"] == {"units.convert": 1.0}
     assert report.diversity["mean_length"] > len(admitted[0].record["messages"][1]["content"])  # user turn too
