@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from pathlib import Path
@@ -307,6 +308,85 @@ def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, hel
     Console().print(summary_table(res, out))
     if res.missing:
         raise typer.Exit(1)
+
+
+@app.command("verify")
+def verify(input_path: Path = typer.Option(..., "--in", help="records to check, one JSON object per line (id, task, "
+                                          "messages, dimensions; grounding for QA)"),
+           out: Path = typer.Option(..., "--out", help="one verdict per input line, in input order"),
+           spec: Path = typer.Option(None, "--spec", help="the data set's spec: its gate weights, thresholds, "
+                                     "judge and sandbox limits (default: the stage's defaults)")) -> None:
+    """The verification stage's gate, offline: accepted, quality score, reasons and every
+    validator's score per record, then a summary per task."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from synthstream.agents.deps import DatasetConfig
+    from synthstream.agents.spec import VerificationSpec, load_spec
+    from synthstream.agents.verification.offline import Summary, verify_lines
+    from synthstream.streams.app.worker import make_client, make_judge, make_sandbox, make_validators
+
+    settings = _settings()
+    try:
+        lines = input_path.read_text().splitlines()
+        parsed = load_spec(spec) if spec is not None else None
+    except OSError as exc:
+        _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
+    except ConfigError as exc:
+        _fail(exc)
+    judge = None
+    if parsed is not None and parsed.needs_judge:
+        judge = make_judge(parsed, make_client(settings.llm, parsed.model.name, None))
+    config = DatasetConfig.from_spec(parsed, judge) if parsed is not None else DatasetConfig("offline")
+    by_task = {t.name: t for t in parsed.tasks} if parsed is not None else {}
+    default = parsed.verification.threshold if parsed is not None else VerificationSpec().threshold
+
+    def threshold_for(task: str) -> float:
+        return parsed.threshold_for(by_task[task]) if parsed is not None and task in by_task else default
+
+    sandbox: list = []
+
+    def sandbox_for():  # started at the first record that runs code, closed at the end
+        if not sandbox:
+            sandbox.append(make_sandbox(settings.verify))
+        return sandbox[0]
+
+    summary = Summary()
+    total = sum(1 for line in lines if line.strip())
+    columns = (TextColumn("[bold]verify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        progress = bar.add_task("verify", total=total, detail="")
+
+        def done(verdict: dict) -> None:
+            summary.add(verdict)
+            accepted = sum(n for (_, kind), n in summary.per_task.items() if kind == "accepted")
+            bar.update(progress, advance=1, detail=f"accepted {accepted}")
+
+        try:
+            verdicts = asyncio.run(verify_lines(lines, config, make_validators(settings.verify), sandbox_for,
+                                                threshold_for, done))
+        finally:
+            for s in sandbox:
+                s.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text("".join(json.dumps(v, ensure_ascii=False) + "\n" for v in verdicts))
+    partial.replace(out)
+    table = Table(title=f"synthstream verify: {summary.lines} records -> {out}")
+    table.add_column("task")
+    table.add_column("accepted", justify="right")
+    table.add_column("rejected", justify="right")
+    for task in sorted({t for t, _ in summary.per_task}):
+        table.add_row(task, str(summary.per_task[(task, "accepted")]), str(summary.per_task[(task, "rejected")]))
+    console.print(table)
+    if summary.reasons:
+        console.print("commonest reasons for rejecting: " + ", ".join(
+            f"{code} {n}" for code, n in summary.reasons.most_common(8)))
+    if summary.invalid:
+        console.print(f"[yellow]{summary.invalid} line(s) could not be used (invalid_input); see {out}[/yellow]")
 
 
 @app.command("verify-code")
