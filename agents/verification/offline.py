@@ -80,7 +80,8 @@ def to_generation(row: Any, number: int, threshold_for: Callable[[str], float],
     if code is not None:
         if not isinstance(code, dict):
             raise InvalidInput("'code' must be an object")
-        code = {k: _text(code.get(k, ""), f"code.{k}") for k in ("prompt", "completion", "test", "entry_point")}
+        code = {k: _text(code.get(k, ""), f"the code sample's {k!r}")
+                for k in ("prompt", "completion", "test", "entry_point")}
         code["spec_source"] = "offline"
     answer = row.get("answer")
     if answer is None:
