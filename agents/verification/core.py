@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from synthstream.agents.dedup.fields import dedup_route
-from synthstream.agents.families import REGISTRY, UnknownTask
-from synthstream.agents.families import default_weights
+from synthstream.agents.families import REGISTRY, UnknownTask, default_weights
 from synthstream.agents.verification import review
 from synthstream.agents.verification.checks import Checked
 from synthstream.agents.verification.sandbox import Limits, Sandbox
@@ -30,7 +29,7 @@ def verify(gen: dict[str, Any], sandbox: Sandbox | None = None, limits: Limits |
     except UnknownTask:
         return Checked(False, 0.0, [Reason("no_verifier", f"no verifier for task {gen['task']!r} yet")], "none")
     if gen.get("parse_error"):
-        return Checked(False, 0.0, [Reason("unparseable", f"{gen['parse_error']}")], family.verifier)
+        return Checked(False, 0.0, [Reason("unparseable", gen["parse_error"])], family.verifier)
     return family.verify(gen, sandbox, limits)
 
 
