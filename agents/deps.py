@@ -42,8 +42,8 @@ class DatasetConfig:
         return cls(spec.dataset.name, spec.targets(), spec.gates(), judge, spec.verification.review_fraction,
                    spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort))
 
-    def gate(self, task: str) -> dict[str, float]:
-        return dict(self.gates.get(task) or default_weights(task))
+    def gate(self, task: str) -> Mapping[str, float]:
+        return self.gates.get(task) or default_weights(task)
 
     def judged(self, task: str) -> JudgeValidator | None:
         return self.judge if self.judge is not None and self.gate(task).get("judge", 0) > 0 else None

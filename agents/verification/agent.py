@@ -38,7 +38,8 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         config = deps.dataset(gen["lineage"]["dataset"])
         judge = config.judged(gen["task"])
         extra = [await judge.judge(gen)] if judge is not None else []
-        if core.runs_code(gen["task"]):  # jailed processes: keep the event loop free meanwhile
+        jailed = core.runs_code(gen["task"])
+        if jailed:  # jailed processes: keep the event loop free meanwhile
             started = time.perf_counter()
             verifier, decision = await asyncio.to_thread(core.assess, gen, config, deps.sandbox, deps.validators,
                                                          extra)
@@ -53,7 +54,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             await sinks.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
         # counting
         kind = "accepted" if decision.accepted else "rejected"
-        if core.runs_code(gen["task"]):
+        if jailed:
             m.sandbox_seconds.labels(out.reason_code or "passed").observe(sandbox_s)
         m.verdicts.labels(gen["task"], kind, out.reason_code).inc()
         for score in decision.scores:

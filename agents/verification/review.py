@@ -14,6 +14,7 @@ from typing import Any
 import xxhash
 
 from synthstream.agents.verification.text_checks import transcript
+from synthstream.streams.runtime.records import ReviewLabel
 
 LABELS = ("accept", "reject")
 COLUMNS = ("prompt_id", "task", "gate", "quality_score", "reasons", "dimensions", "content", "label", "note",
@@ -66,10 +67,10 @@ class Label:
     def agrees(self) -> bool:
         return (self.label == "accept") == self.gate_accepted
 
-    def record(self, labelled_at: int) -> dict[str, Any]:
-        return {"prompt_id": self.prompt_id, "task": self.task, "label": self.label,
-                "gate_accepted": self.gate_accepted, "quality_score": self.quality_score,
-                "reviewer": self.reviewer, "note": self.note, "labelled_at": labelled_at}
+    def record(self, labelled_at: int) -> ReviewLabel:
+        return ReviewLabel(prompt_id=self.prompt_id, task=self.task, label=self.label,
+                           gate_accepted=self.gate_accepted, quality_score=self.quality_score,
+                           reviewer=self.reviewer, note=self.note, labelled_at=labelled_at)
 
 
 def read_label(row: dict[str, Any], where: str, default_reviewer: str | None = None) -> Label | None:
@@ -95,27 +96,25 @@ def read_label(row: dict[str, Any], where: str, default_reviewer: str | None = N
                  reviewer, note)
 
 
-def agreement(labels: list[Label]) -> dict[str, tuple[int, int]]:
-    """(agreeing, labelled) per task, and over all tasks under '*'."""
-    out: dict[str, tuple[int, int]] = {}
-    for lab in labels:
-        for key in (lab.task, "*"):
-            agree, total = out.get(key, (0, 0))
-            out[key] = (agree + lab.agrees, total + 1)
-    return out
-
-
 class Agreement:
-    """Per task, how often reviewers' labels agree with the gate's decision, as labels arrive."""
+    """How often reviewers' labels agree with the gate's decision, per task and over all tasks
+    under '*', counted as labels arrive (the review agent) or over a sheet (``agreement``)."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, list[int]] = {}  # task -> [agreeing, labelled]
+        self.counts: dict[str, tuple[int, int]] = {}  # task -> (agreeing, labelled)
 
-    def add(self, label: dict[str, Any]) -> tuple[str, float]:
-        """Count one ReviewLabel (its label must be one of LABELS): (the gate's decision as a
-        label, the task's agreement so far)."""
-        gate = "accept" if label["gate_accepted"] else "reject"
-        counts = self.counts.setdefault(label["task"], [0, 0])
-        counts[0] += label["label"] == gate
-        counts[1] += 1
-        return gate, counts[0] / counts[1]
+    def add(self, task: str, agrees: bool) -> float:
+        """Count one label; the task's agreement so far."""
+        for key in (task, "*"):
+            agree, total = self.counts.get(key, (0, 0))
+            self.counts[key] = (agree + agrees, total + 1)
+        agree, total = self.counts[task]
+        return agree / total
+
+
+def agreement(labels: list[Label]) -> dict[str, tuple[int, int]]:
+    """(agreeing, labelled) per task, and over all tasks under '*'."""
+    tally = Agreement()
+    for lab in labels:
+        tally.add(lab.task, lab.agrees)
+    return tally.counts

@@ -28,7 +28,8 @@ def register_labels(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         _, label = deps.serde.decode(message.value, "ReviewLabel")
         if label["label"] not in LABELS:
             raise PoisonRecord("invalid_record", f"label {label['label']!r} is not one of {LABELS}", label["prompt_id"])
-        gate, share = agreement.add(label)
+        gate = "accept" if label["gate_accepted"] else "reject"
+        share = agreement.add(label["task"], label["label"] == gate)
         deps.metrics.review_labels.labels(label["task"], label["label"], gate).inc()
         deps.metrics.review_agreement.labels(label["task"]).set(share)
         deps.metrics.records.labels(STAGE, "labelled").inc()
