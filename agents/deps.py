@@ -36,11 +36,13 @@ class DatasetConfig:
     sandbox_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> Limits field -> value
     dedup_fields: Mapping[str, DedupFields] = field(default_factory=dict)  # task -> fields
     dedup_thresholds: tuple[float, float] | None = None  # (ratio, token_sort); None: the worker's
+    topics: Mapping[str, str] = field(default_factory=dict)  # topic -> description, for the topic validator
 
     @classmethod
     def from_spec(cls, spec: Spec, judge: JudgeValidator | None = None) -> DatasetConfig:
         return cls(spec.dataset.name, spec.targets(), spec.gates(), judge, spec.verification.review_fraction,
-                   spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort))
+                   spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort),
+                   dict(spec.verification.topics))
 
     def gate(self, task: str) -> Mapping[str, float]:
         return self.gates.get(task) or default_weights(task)

@@ -185,8 +185,11 @@ class VerificationSpec(_Strict):
     review_fraction: float = Field(0.01, ge=0, le=1, description="share of verdicts, accepted and rejected alike, "
                                    "sent to the human-review topic (chosen by prompt id, so a replay picks the same)")
     validators: dict[str, float] = Field(default_factory=dict, description="validator -> weight in the quality gate "
-                                         "for every task (task, factual, style, diversity, judge); unset ones keep "
-                                         "the task family's defaults")
+                                         "for every task (task, factual, style, diversity, judge, topic, ...: "
+                                         "docs/tasks-and-verification.md lists them); unset ones keep the task "
+                                         "family's defaults")
+    topics: dict[str, str] = Field(default_factory=dict, description="topic -> a short description the topic "
+                                   "validator compares conversations with; unset topics are described by their name")
 
     @field_validator("validators")
     @classmethod

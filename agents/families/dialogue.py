@@ -1,6 +1,7 @@
 """Multi-turn dialogues over topics x styles x turn counts, user-simulator and assistant turns
 written by the model; checked for structure (roles, turns, repeats, echoes, refusals,
-repetitiveness, stock phrases) and weighed with the style, diversity and factual validators."""
+repetitiveness, stock phrases) and weighed with the style, diversity and factual validators and the
+semantic ones (topic, relevance, coherence, novelty, triviality, roles: validators/semantic.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ FAMILY = TaskFamily(
     tasks=(DialogueTask(),),
     verify=checks.text_verifier(text_checks.check_dialogue, text_checks.DIALOGUE_VERIFIER),
     verifier=text_checks.DIALOGUE_VERIFIER,
-    gate_weights={"task": 0.6, "style": 0.2, "diversity": 0.2, "factual": 0.2},
+    # the structural checks, then substance: each semantic validator vetoes its clear failures
+    # (off topic, a reply that ignores the question, a restated question, ...); their soft scores
+    # weigh little, so the gate's threshold is reached by what the checks measure
+    gate_weights={"task": 0.6, "style": 0.2, "diversity": 0.2, "factual": 0.2, "topic": 0.05, "relevance": 0.05,
+                  "coherence": 0.05, "novelty": 0.05, "triviality": 0.05, "roles": 0.05},
     # the same words on another topic or in another style are another conversation
     dedup=DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style")),
 )

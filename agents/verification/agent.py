@@ -7,6 +7,7 @@ Produces: verdicts (Verdict, accepted or rejected, with reasons; on the partitio
 State:    none
 Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_quality_score,
           synthstream_verdicts_total{task, outcome, reason}, synthstream_validator_score{validator, task},
+          synthstream_validator_abstained_total{validator, task},
           synthstream_review_sampled_total{task, outcome} (the labels are counted by the bias stage),
           synthstream_sandbox_mode,
           synthstream_sandbox_task_seconds{result}, synthstream_stage_latency_seconds,
@@ -58,7 +59,10 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             m.sandbox_seconds.labels(out.reason_code or "passed").observe(sandbox_s)
         m.verdicts.labels(gen["task"], kind, out.reason_code).inc()
         for score in decision.scores:
-            m.validator_score.labels(score["name"], gen["task"]).observe(score["score"])
+            if score["name"] in decision.abstained:
+                m.validator_abstained.labels(score["name"], gen["task"]).inc()
+            else:
+                m.validator_score.labels(score["name"], gen["task"]).observe(score["score"])
         if out.review:
             m.review_sampled.labels(gen["task"], kind).inc()
         m.quality.labels(gen["task"]).observe(decision.score)

@@ -366,7 +366,8 @@ def verify(input_path: Path = typer.Option(..., "--in", help="records to check, 
             bar.update(progress, advance=1, detail=f"accepted {accepted}")
 
         try:
-            verdicts = asyncio.run(verify_lines(lines, config, make_validators(settings.verify), sandbox_for,
+            verdicts = asyncio.run(verify_lines(lines, config, make_validators(settings.verify, {config.name: config}),
+                                                sandbox_for,
                                                 threshold_for, done))
         finally:
             for s in sandbox:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -12,7 +13,10 @@ from synthstream.agents.families import TASKS
 from synthstream.agents.verification.sandbox import Limits, Sandbox
 from synthstream.agents.verification.validators import (DiversityValidator, FactualValidator, StyleConsistencyValidator,
                                                        Validator, load_kb)
+from synthstream.agents import semantic
+from synthstream.agents.verification.validators.grounded import qa_validators
 from synthstream.agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
+from synthstream.agents.verification.validators.semantic import dialogue_validators
 from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
 from synthstream.streams.runtime.metrics import Metrics, serve
 from synthstream.agents.deps import DatasetConfig, Deps
@@ -54,9 +58,9 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
         if any(s.needs_model for s in specs):
             warn_if_model_unreachable(llm, sorted(models)[0])
     judges = {s.dataset.name: make_judge(s, client) for s in judged}
-    deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker,
-                datasets={s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name)) for s in specs},
-                validators=make_validators(sandbox_settings) if "verification" in stages else [],
+    datasets = {s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name)) for s in specs}
+    deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker, datasets=datasets,
+                validators=make_validators(sandbox_settings, datasets, metrics) if "verification" in stages else [],
                 bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
                 model_client=client, generation_concurrency=llm.max_concurrency,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
@@ -88,10 +92,27 @@ def make_judge(spec: Spec, client: ModelClient | None) -> JudgeValidator:
     return JudgeValidator(client.complete, config)
 
 
-def make_validators(settings: SandboxSettings) -> list[Validator]:
-    """The validators besides each task's own verifier; the knowledge base is read once, here."""
+def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetConfig] | None = None,
+                    metrics: Metrics | None = None) -> list[Validator]:
+    """The validators besides each task's own verifier; the knowledge base is read and the
+    embedding model loaded once, here (one embedding service per worker)."""
     kb = load_kb(settings.knowledge_base) if settings.knowledge_base else load_kb()
-    return [FactualValidator(kb), StyleConsistencyValidator(), DiversityValidator()]
+    def on_embed(hits: int, computed: int) -> None:
+        if metrics is not None:
+            metrics.embeddings.labels("cache").inc(hits)
+            metrics.embeddings.labels("model").inc(computed)
+    service = semantic.start(settings.semantic, settings.semantic_model_path, settings.semantic_tokenizer_path,
+                             settings.semantic_threads, settings.semantic_batch, settings.semantic_cache, on_embed)
+    if metrics is not None:
+        metrics.semantic_model.set(1 if service.available else 0)
+    known = datasets or {}
+
+    def topics_for(dataset: str) -> Mapping[str, str]:
+        config = known.get(dataset)
+        return config.topics if config is not None else {}
+
+    return [FactualValidator(kb), StyleConsistencyValidator(), DiversityValidator(),
+            *dialogue_validators(service, topics_for), *qa_validators()]
 
 
 def make_sandbox(settings: SandboxSettings) -> Sandbox:

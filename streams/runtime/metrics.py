@@ -113,6 +113,17 @@ class Metrics:
         self.validator_score = Histogram(
             "synthstream_validator_score", "Score each validator gave, per task (only validators the gate weighs run).",
             ["validator", "task"], buckets=QUALITY_BUCKETS, registry=registry)
+        self.validator_abstained = Counter(
+            "synthstream_validator_abstained", "Judgements a validator could not make (no embedding model, judge "
+            "unreachable): reported, never counted as a pass.", ["validator", "task"], registry=registry)
+        self.semantic_model = Gauge(
+            "synthstream_semantic_model_loaded", "1 when this worker's sentence-embedding model loaded, 0 when the "
+            "semantic validators abstain.", registry=registry)
+        self.embeddings = Counter(
+            "synthstream_embeddings", "Texts the embedding service returned, by source (cache or model).",
+            ["source"], registry=registry)
+        for source in ("cache", "model"):
+            self.embeddings.labels(source)
         self.review_sampled = Counter(
             "synthstream_review_sampled", "Verdicts sent to the human-review topic, by task and the gate's outcome.",
             ["task", "outcome"], registry=registry)

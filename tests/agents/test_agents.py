@@ -180,7 +180,7 @@ def test_verification_weighs_validators_and_the_verdict_carries_every_score(deps
     assert [s["name"] for s in first["validators"]] == ["task", "style"]  # only weighed validators run
     assert first["accepted"], first["reasons"]
     assert first["validators"][1] == {
-        "name": "style", "version": "lexical-markers@1", "score": 1.0, "weight": 0.5, "veto": False, "reasons": []}
+        "name": "style", "version": "lexical-markers@2", "score": 1.0, "weight": 0.5, "veto": False, "reasons": []}
     assert not second["accepted"] and second["validators"][1]["score"] == 0.25  # one neutral turn, one formal
     assert second["reasons"][0].startswith("style_mismatch: assistant turn 2 reads formal (moreover, therefore)")
     assert second["reasons"][-1] == "below_threshold: score 0.625 < 0.850"

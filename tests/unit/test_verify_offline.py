@@ -114,3 +114,26 @@ def test_the_command_writes_verdicts_and_a_summary(tmp_path):
         assert [v["id"] for v in verdicts] == ["d1", "d2", "q1", "line-4"]
         assert "dialogue.chat" in proc.stderr and "invalid_input 1" in proc.stderr
     assert verdicts[0]["threshold"] == 0.5  # the spec's
+
+
+def test_the_command_uses_the_worker_s_semantic_validators_and_says_when_they_abstain(tmp_path):
+    """The same validators as the stage (streams/app/worker.make_validators): a tautology that
+    passes every structural check is rejected by novelty; without the model the embedding
+    validators abstain with the reason, the lexical ones still judge."""
+    tautology = {"id": "t1", "task": "dialogue.chat", "dimensions": {"topic": "science", "style": "casual"},
+                 "messages": [{"role": "user", "content": "Why is the sea salty?"},
+                              {"role": "assistant", "content": "The sea is salty because it has salt in it."}]}
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in (GOOD, tautology)) + "\n")
+    for semantic in ("true", "false"):
+        env = {**__import__("os").environ, "SYNTHSTREAM_VERIFY_SEMANTIC": semantic}
+        proc = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "verify", "--in", str(src),
+                               "--out", str(out)], capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr
+        good, bad = [json.loads(line) for line in out.read_text().splitlines()]
+        judged = {v["name"]: v for v in good["validators"]}
+        assert {"topic", "relevance", "coherence", "novelty", "triviality", "roles"} <= set(judged)
+        assert good["accepted"], good["reasons"]
+        assert not bad["accepted"] and bad["reasons"][0]["code"] == "restates"
+        unavailable = [n for n, v in judged.items() if v["reasons"] and v["reasons"][0]["code"] == "semantic_unavailable"]
+        assert unavailable == ([] if semantic == "true" else ["topic", "relevance", "coherence"])

@@ -16,7 +16,7 @@ from synthstream.agents.verification.text_checks import words
 from synthstream.agents.verification.validators.base import Judgement, clamp
 from synthstream.streams.runtime.records import Reason
 
-NAME, VERSION = "style", "lexical-markers@1"
+NAME, VERSION = "style", "lexical-markers@2"
 CONTRACTION = re.compile(r"(?i)\b[a-z]+'(?:t|re|m|ll|ve|s|d)\b")
 SENTENCE = re.compile(r"[.!?]+")
 SLANG = frozenset("hey yeah yep nope gonna wanna gotta kinda sorta cool awesome lol haha hehe totally stuff guys "
@@ -73,6 +73,25 @@ def judge_turn(style: str, m: Markers) -> tuple[float, str]:
     return 0.5, ""
 
 
+def judge_record(style: str, turns: list[str]) -> str | None:
+    """Why the assistant's side as a whole reads in another register, or None. Measured on
+    benchmarks/data/gate_dialogue.jsonl (good dialogues of each style against ones written in the
+    wrong register): technical text has next to no contractions or slang; casual text that has
+    none at all *and* long words or long sentences reads formal; humorous text with no joke, no
+    exclamation and long words or sentences reads dry."""
+    m = markers(" ".join(turns))
+    n = max(1, m.words)
+    informal = (m.contractions + len(m.slang)) / n
+    long_share = m.long_words / n
+    if style == "technical" and informal >= 0.04:
+        return f"reads casual ({informal:.0%} contractions and slang)"
+    if style == "casual" and informal == 0 and (long_share >= 0.12 or m.avg_sentence >= 25):
+        return f"reads formal (no contraction or slang, {long_share:.0%} long words, {m.avg_sentence:.0f}-word sentences)"
+    if style == "humorous" and not m.humor and not m.exclaims and (long_share >= 0.15 or m.avg_sentence >= 24):
+        return f"reads dry (no joke or exclamation, {long_share:.0%} long words, {m.avg_sentence:.0f}-word sentences)"
+    return None
+
+
 class StyleConsistencyValidator:
     name, version = NAME, VERSION
 
@@ -86,4 +105,8 @@ class StyleConsistencyValidator:
                    for i, (score, why) in enumerate(judged, 1) if score == 0.0]
         if not any(score == 1.0 for score, _ in judged):
             reasons.append(Reason("style_unmarked", f"no assistant turn shows the requested {style} style"))
+        whole = judge_record(style, turns)
+        if whole is not None:
+            reasons.append(Reason("style_mismatch", f"the assistant's side as a whole {whole}, requested {style}"))
+            return Judgement(NAME, VERSION, 0.0, reasons, veto=True)
         return Judgement(NAME, VERSION, clamp(sum(s for s, _ in judged) / len(judged)), reasons)
