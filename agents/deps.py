@@ -8,11 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families import default_fields, default_weights
+from synthstream.agents.families import REGISTRY, default_fields, default_weights
 from synthstream.agents.generation.backends.client import ModelClient
 from synthstream.agents.verification.sandbox import Limits, Sandbox
 from synthstream.agents.verification.validators import Validator
-from synthstream.agents.verification.validators.judge import JudgeValidator
+from synthstream.agents.verification.validators.judge import JudgePanel, JudgeValidator, UnreachableJudge
+
+Judge = JudgeValidator | JudgePanel | UnreachableJudge
 from synthstream.streams.runtime.metrics import Metrics
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.streams.runtime.settings import WorkerSettings
@@ -31,23 +33,33 @@ class DatasetConfig:
     name: str
     targets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # dimension -> category -> share
     gates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> validator -> weight
-    judge: JudgeValidator | None = None  # runs where a task's gate weighs 'judge' above 0
+    judge: Judge | None = None  # runs where a task's gate weighs 'judge' above 0
     review_fraction: float = 0.0  # share of verdicts sent to human-review
     sandbox_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> Limits field -> value
     dedup_fields: Mapping[str, DedupFields] = field(default_factory=dict)  # task -> fields
     dedup_thresholds: tuple[float, float] | None = None  # (ratio, token_sort); None: the worker's
     topics: Mapping[str, str] = field(default_factory=dict)  # topic -> description, for the topic validator
+    judge_by_default: float = 0.0  # the judge's weight for tasks no spec describes whose family is judged by default
 
     @classmethod
-    def from_spec(cls, spec: Spec, judge: JudgeValidator | None = None) -> DatasetConfig:
-        return cls(spec.dataset.name, spec.targets(), spec.gates(), judge, spec.verification.review_fraction,
+    def from_spec(cls, spec: Spec, judge: Judge | None = None, judge_by_default: float = 0.0) -> DatasetConfig:
+        """``judge_by_default``: the judge's weight for the families judged by default (0: off)."""
+        gates = spec.gates(judge_by_default if judge is not None else 0.0)
+        return cls(spec.dataset.name, spec.targets(), gates, judge, spec.verification.review_fraction,
                    spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort),
                    dict(spec.verification.topics))
 
     def gate(self, task: str) -> Mapping[str, float]:
-        return self.gates.get(task) or default_weights(task)
+        described = self.gates.get(task)
+        if described:
+            return described
+        if self.judge is not None and self.judge_by_default > 0:
+            family = REGISTRY.get(task)
+            if family is not None and family.rubric is not None and family.rubric.by_default:
+                return {**default_weights(task), "judge": self.judge_by_default}
+        return default_weights(task)
 
-    def judged(self, task: str) -> JudgeValidator | None:
+    def judged(self, task: str) -> Judge | None:
         return self.judge if self.judge is not None and self.gate(task).get("judge", 0) > 0 else None
 
     def dedup(self, task: str) -> DedupFields:

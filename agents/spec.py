@@ -171,17 +171,26 @@ class DedupSpec(_Strict):
 
 
 class JudgeSpec(_Strict):
-    model: str | None = Field(None, description="model id for judging; default: the spec's model")
-    api: Literal["chat", "completion"] | None = Field(None, description="default: the spec's model.api")
-    rubric: str | None = Field(None, min_length=20, description="instructions for the judge; it must answer "
-                                                                "'Score: N' with N from 1 to 10")
-    max_tokens: int = Field(64, ge=4, le=1024)
+    model: str | None = Field(None, description="model id for judging; default: SYNTHSTREAM_JUDGE_MODEL, else the "
+                                                "spec's model")
+    base_url: str | None = Field(None, description="another OpenAI-compatible server for this judge (its key: "
+                                                   "SYNTHSTREAM_JUDGE_API_KEY); default: SYNTHSTREAM_JUDGE_BASE_URL, "
+                                                   "else the generation backend")
+    api: Literal["chat", "completion"] | None = Field(None, description="default: chat when the judge is on by "
+                                                                        "default, else the spec's model.api")
+    rubric: str | None = Field(None, min_length=20, description="your own instructions, added to the built-in "
+                                                                "ones; the criteria are each task family's")
+    max_tokens: int = Field(256, ge=16, le=4096)
 
 
 class VerificationSpec(_Strict):
     threshold: float = Field(0.85, ge=0, le=1, description="default quality threshold of every task")
     judge: JudgeSpec = Field(default_factory=JudgeSpec, description="the LLM judge; it runs for tasks where the "
-                                                                    "validator 'judge' has a weight above 0")
+                                                                    "validator 'judge' has a weight above 0 (by "
+                                                                    "default dialogue and QA when a model server is "
+                                                                    "configured)")
+    judges: list[JudgeSpec] = Field(default_factory=list, description="several judges, their scores averaged; "
+                                                                      "replaces 'judge' when set")
     review_fraction: float = Field(0.01, ge=0, le=1, description="share of verdicts, accepted and rejected alike, "
                                    "sent to the human-review topic (chosen by prompt id, so a replay picks the same)")
     validators: dict[str, float] = Field(default_factory=dict, description="validator -> weight in the quality gate "
@@ -215,12 +224,28 @@ class Spec(_Strict):
     def needs_model(self) -> bool:
         return any(t.effective_solver == "model" for t in self.tasks) or self.needs_judge
 
-    def weights_for(self, task: TaskSpec) -> dict[str, float]:
-        """The quality gate's weights for a task: family defaults, then the spec's, then the task's."""
-        return {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
+    def weights_for(self, task: TaskSpec, judge_by_default: float = 0.0) -> dict[str, float]:
+        """The quality gate's weights for a task: family defaults, then the spec's, then the task's.
+        ``judge_by_default`` is the judge's weight for a family judged by default (dialogue, QA)
+        where neither the spec nor the task sets one."""
+        weights = {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
+        if judge_by_default > 0 and "judge" not in self.verification.validators and \
+                "judge" not in (task.validators or {}):
+            rubric = REGISTRY.family_of(task.name).rubric
+            if rubric is not None and rubric.by_default:
+                weights["judge"] = judge_by_default
+        return weights
 
-    def gates(self) -> dict[str, dict[str, float]]:
-        return {t.name: self.weights_for(t) for t in self.tasks}
+    def gates(self, judge_by_default: float = 0.0) -> dict[str, dict[str, float]]:
+        return {t.name: self.weights_for(t, judge_by_default) for t in self.tasks}
+
+    def judged(self, judge_by_default: float = 0.0) -> bool:
+        """Whether some task's gate weighs the judge (with the default-on weight given)."""
+        return any(w.get("judge", 0) > 0 for w in self.gates(judge_by_default).values())
+
+    @property
+    def judge_specs(self) -> list[JudgeSpec]:
+        return list(self.verification.judges) or [self.verification.judge]
 
     def sandbox_limits(self) -> dict[str, dict[str, float]]:
         """Per task whose family runs code, the sandbox limits its params set (the rest keep the

@@ -9,7 +9,8 @@ stage looks at a task name's prefix:
   a family with ``sandbox`` set runs code, so the stage keeps its event loop free meanwhile and
   the spec's params named in ``sandbox.limit_params`` set that task's limits;
 - dedup compares ``dedup.text`` within equal ``dedup.scope`` (a spec may override both);
-- the bias monitor measures the text of the ``bias.roles`` turns, as code when ``bias.code``.
+- the bias monitor measures the text of the ``bias.roles`` turns, as code when ``bias.code``;
+- an LLM judge grades the family's records on ``rubric``'s criteria.
 """
 
 from __future__ import annotations
@@ -47,6 +48,24 @@ class BiasView:
 
 
 @dataclass(frozen=True)
+class Criterion:
+    """One thing an LLM judge grades, 1 (fails) to 5 (fully meets); ``question`` may name the
+    record's dimensions in braces ("Is the conversation about {topic}?")."""
+
+    name: str
+    question: str
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What the LLM judge checks for a family, criterion by criterion."""
+
+    criteria: tuple[Criterion, ...]
+    #: judged by default when a model server is configured (dialogue, QA: no exact verifier)
+    by_default: bool = False
+
+
+@dataclass(frozen=True)
 class TaskFamily:
     name: str
     summary: str
@@ -57,6 +76,7 @@ class TaskFamily:
     dedup: DedupFields
     sandbox: SandboxNeeds | None = None
     bias: BiasView = BiasView()
+    rubric: Rubric | None = None  # the LLM judge's criteria for this family's records
 
     def __post_init__(self) -> None:
         if not self.tasks:

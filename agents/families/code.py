@@ -4,7 +4,7 @@ model, verified by running the tests against the completion in the sandbox."""
 from __future__ import annotations
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families.base import BiasView, SandboxNeeds, TaskFamily
+from synthstream.agents.families.base import BiasView, Criterion, Rubric, SandboxNeeds, TaskFamily
 from synthstream.agents.generation.tasks.code import CodeTask
 from synthstream.agents.verification import checks
 
@@ -19,4 +19,8 @@ FAMILY = TaskFamily(
     dedup=DedupFields(("code.completion",), ("task", "code.entry_point", "code.prompt")),
     sandbox=SandboxNeeds(limit_params={"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}),
     bias=BiasView(code=True),
+    # the tests decide correctness; a judge (when the spec weighs one) grades readability
+    rubric=Rubric((
+        Criterion("explanation", "Is the code clear and idiomatic, and does it do what the prompt asks in a sensible way?"),
+    )),
 )

@@ -6,7 +6,7 @@ semantic ones (topic, relevance, coherence, novelty, triviality, roles: validato
 from __future__ import annotations
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families.base import TaskFamily
+from synthstream.agents.families.base import Criterion, Rubric, TaskFamily
 from synthstream.agents.generation.tasks.dialogue import DialogueTask
 from synthstream.agents.verification import checks, text_checks
 
@@ -23,4 +23,11 @@ FAMILY = TaskFamily(
                   "coherence": 0.05, "novelty": 0.05, "triviality": 0.05, "roles": 0.05},
     # the same words on another topic or in another style are another conversation
     dedup=DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style")),
+    rubric=Rubric((
+        Criterion("on_topic", "Is the conversation about the topic {topic}?"),
+        Criterion("answers", "Does every assistant turn answer what the user asked just before it?"),
+        Criterion("coherent", "Do the turns follow from one another, with no contradiction of an earlier turn?"),
+        Criterion("correct", "Is every factual claim the assistant makes correct?"),
+        Criterion("style", "Does the assistant write in a {style} style throughout?"),
+    ), by_default=True),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families.base import TaskFamily
+from synthstream.agents.families.base import Criterion, Rubric, TaskFamily
 from synthstream.agents.generation.tasks.math import MATH_TASKS, MathTask
 from synthstream.agents.generation.tasks.math_open import OpenMathTask
 from synthstream.agents.verification import checks
@@ -40,4 +40,8 @@ FAMILY = TaskFamily(
     gate_weights={"task": 1.0},
     # another equation or answer is another problem, however alike the wording
     dedup=DedupFields(("problem",), ("task", "equation", "answer")),
+    # the answer is checked exactly; a judge (when the spec weighs one) grades the explanation
+    rubric=Rubric((
+        Criterion("explanation", "Does the working explain each step clearly, without filler or skipped steps?"),
+    )),
 )

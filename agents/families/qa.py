@@ -7,7 +7,7 @@ validators/grounded.py)."""
 from __future__ import annotations
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families.base import TaskFamily
+from synthstream.agents.families.base import Criterion, Rubric, TaskFamily
 from synthstream.agents.generation.tasks.qa import QATask
 from synthstream.agents.verification import checks, text_checks
 
@@ -21,4 +21,9 @@ FAMILY = TaskFamily(
                   "answer_relevance": 0.05},
     # the same question on another passage is another record
     dedup=DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk")),
+    rubric=Rubric((
+        Criterion("correct", "Is the answer a correct answer to the question, according to the passage?"),
+        Criterion("supported", "Is everything the answer states supported by the passage, with nothing added?"),
+        Criterion("complete", "Does the answer give everything the question asks for, and nothing irrelevant?"),
+    ), by_default=True),
 )

@@ -324,9 +324,9 @@ def verify(input_path: Path = typer.Option(..., "--in", help="records to check, 
     from rich.table import Table
 
     from synthstream.agents.deps import DatasetConfig
-    from synthstream.agents.spec import VerificationSpec, load_spec
+    from synthstream.agents.spec import DEFAULT_MODEL, JudgeSpec, VerificationSpec, load_spec
     from synthstream.agents.verification.offline import Summary, verify_lines
-    from synthstream.streams.app.worker import make_client, make_judge, make_sandbox, make_validators
+    from synthstream.streams.app.worker import make_judge, make_sandbox, make_validators
 
     settings = _settings()
     try:
@@ -336,10 +336,17 @@ def verify(input_path: Path = typer.Option(..., "--in", help="records to check, 
         _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
     except ConfigError as exc:
         _fail(exc)
+    by_default = settings.judge.weight if settings.judge_by_default else 0.0
     judge = None
-    if parsed is not None and parsed.needs_judge:
-        judge = make_judge(parsed, make_client(settings.llm, parsed.model.name, None))
-    config = DatasetConfig.from_spec(parsed, judge) if parsed is not None else DatasetConfig("offline")
+    if parsed is not None and parsed.judged(by_default):
+        judge = make_judge(parsed.judge_specs, parsed.model.name, parsed.model.api, settings, None, by_default > 0,
+                           probe=True)
+    elif parsed is None and by_default:
+        judge = make_judge([JudgeSpec()], DEFAULT_MODEL, "chat", settings, None, True, probe=True)
+    if parsed is not None:
+        config = DatasetConfig.from_spec(parsed, judge, by_default)
+    else:  # every task the file holds: its family's weights, and the judge where it is on by default
+        config = DatasetConfig("offline", judge=judge if by_default else None, judge_by_default=by_default)
     by_task = {t.name: t for t in parsed.tasks} if parsed is not None else {}
     default = parsed.verification.threshold if parsed is not None else VerificationSpec().threshold
 

@@ -15,14 +15,14 @@ from synthstream.agents.verification.validators import (DiversityValidator, Fact
                                                        Validator, load_kb)
 from synthstream.agents import semantic
 from synthstream.agents.verification.validators.grounded import qa_validators
-from synthstream.agents.verification.validators.judge import DEFAULT_RUBRIC, JudgeConfig, JudgeValidator
+from synthstream.agents.verification.validators.judge import JudgeConfig, JudgePanel, JudgeValidator, UnreachableJudge
 from synthstream.agents.verification.validators.semantic import dialogue_validators
 from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
 from synthstream.streams.runtime.metrics import Metrics, serve
 from synthstream.agents.deps import DatasetConfig, Deps
 from synthstream.streams.runtime.serde import registry as schema_registry
 from synthstream.streams.runtime.settings import LLMSettings, SandboxSettings, Settings
-from synthstream.agents.spec import DEFAULT_MODEL, Spec, load_spec
+from synthstream.agents.spec import DEFAULT_MODEL, JudgeSpec, load_spec
 from synthstream.streams.runtime.topics import TopicNames
 
 logger = logging.getLogger(__name__)
@@ -49,16 +49,20 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
     stages = stages or list(STAGE_NAMES)
     client = None
-    judged = [s for s in specs if s.needs_judge] if "verification" in stages else []
-    if "generation" in stages or judged:
+    by_default = settings.judge.weight if settings.judge_by_default else 0.0
+    judged = [s for s in specs if s.judged(by_default)] if "verification" in stages else []
+    if "generation" in stages:
         models = {llm.model} if llm.model else ({s.model.name for s in specs} or {DEFAULT_MODEL})
         for name in sorted(models):
             metrics.register_model(name)
         client = make_client(llm, sorted(models)[0], metrics)
         if any(s.needs_model for s in specs):
             warn_if_model_unreachable(llm, sorted(models)[0])
-    judges = {s.dataset.name: make_judge(s, client) for s in judged}
-    datasets = {s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name)) for s in specs}
+    judges = {s.dataset.name: make_judge(s.judge_specs, s.model.name, s.model.api, settings, metrics, by_default > 0)
+              for s in judged}
+    if judges:
+        logger.info("LLM judge for data set(s) %s", ", ".join(sorted(judges)))
+    datasets = {s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name), by_default) for s in specs}
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker, datasets=datasets,
                 validators=make_validators(sandbox_settings, datasets, metrics) if "verification" in stages else [],
                 bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
@@ -84,12 +88,56 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     faust_worker.execute_from_commandline()
 
 
-def make_judge(spec: Spec, client: ModelClient | None) -> JudgeValidator:
-    assert client is not None
-    judge = spec.verification.judge
-    config = JudgeConfig(model=judge.model, api=judge.api or spec.model.api, rubric=judge.rubric or DEFAULT_RUBRIC,
-                         max_tokens=judge.max_tokens)
-    return JudgeValidator(client.complete, config)
+def make_judge_client(settings: Settings, model: str, metrics: Metrics | None, base_url: str | None = None,
+                      model_override: str | None = None) -> ModelClient:
+    """A model client of its own for the judge: its server (SYNTHSTREAM_JUDGE_BASE_URL, else the
+    generation backend's), key and model, with the generation backend's retries and limits; the
+    judge's requests, tokens and cost go to the model metrics with task="judge"."""
+    llm, judge = settings.llm, settings.judge
+    key = judge.api_key if judge.api_key is not None else llm.api_key
+    if metrics is not None:
+        metrics.register_model(model_override or model)
+    return make_client(llm.model_copy(update={"base_url": base_url or judge.base_url or llm.endpoint,
+                                              "api_key": key, "model": model_override}), model, metrics)
+
+
+def make_judge(judge_specs: list[JudgeSpec], model: str, api: str, settings: Settings, metrics: Metrics | None,
+               by_default: bool = False, probe: bool = False) -> JudgePanel:
+    """The data set's judge(s), one client each, as a panel whose scores are averaged. With
+    ``probe`` a judge whose server does not answer now abstains at once on every record (what
+    ``synthstream verify`` wants) instead of waiting out the retries each time."""
+    members: list[JudgeValidator | UnreachableJudge] = []
+    for js in judge_specs:
+        name = js.model or settings.judge.model or settings.llm.model or model
+        override = settings.judge.model if not js.model else None
+        url = js.base_url or settings.judge.base_url or settings.llm.endpoint
+        if probe:
+            why = judge_unreachable(url, (settings.judge.api_key or settings.llm.api_key).get_secret_value())
+            if why is not None:
+                logger.warning("the judge at %s does not answer (%s): it abstains on every record", url, why)
+                members.append(UnreachableJudge(f"{url}: {why}"))
+                continue
+        client = make_judge_client(settings, name, metrics, js.base_url, override)
+        config = JudgeConfig(model=name, api=js.api or ("chat" if by_default else api), guidance=js.rubric or "",
+                             max_tokens=js.max_tokens, structured=settings.judge.structured,
+                             label=name if len(judge_specs) > 1 else "")
+        members.append(JudgeValidator(client.complete, config))
+    return JudgePanel(members)
+
+
+def judge_unreachable(url: str, api_key: str, timeout_s: float = 5.0) -> str | None:
+    """Why the judge's server gives no answer to GET /models, or None when it does."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url.rstrip('/')}/models", headers={"Authorization": f"Bearer {api_key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):  # noqa: S310 - the user's configured server
+            return None
+    except urllib.error.HTTPError as exc:
+        return None if exc.code == 404 else f"HTTP {exc.code}"  # 404: a server without /models still answers
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetConfig] | None = None,

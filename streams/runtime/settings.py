@@ -160,6 +160,25 @@ class SandboxSettings(BaseSettings):
     semantic_cache: int = Field(50_000, ge=0, description="embeddings kept by text hash (384 floats each)")
 
 
+class JudgeSettings(BaseSettings):
+    """The LLM judge's server and model, when it is not the generation backend's."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSTREAM_JUDGE_", extra="ignore")
+
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint of the judge; default: the "
+                                                   "generation backend's (SYNTHSTREAM_LLM_BASE_URL)")
+    model: str | None = Field(None, description="the judge's model; overrides the spec's verification.judge.model "
+                                                "(default: the generation model)")
+    api_key: SecretStr | None = Field(None, description="the judge server's bearer token; default: "
+                                                        "SYNTHSTREAM_LLM_API_KEY; never logged")
+    auto: bool = Field(True, description="judge dialogue and QA by default whenever a model server is configured "
+                                         "(SYNTHSTREAM_LLM_BASE_URL or SYNTHSTREAM_JUDGE_BASE_URL; never the "
+                                         "embedded 270M model, which cannot judge)")
+    weight: float = Field(0.5, gt=0, description="the judge's gate weight where it is on by default")
+    structured: bool = Field(True, description="ask for the JSON grades as the server's structured output "
+                                               "(response_format with a JSON schema)")
+
+
 def masked_dump(*settings: BaseSettings) -> str:
     """One line per setting for the start-up log; anything secret-looking is masked."""
     lines = []
@@ -184,10 +203,11 @@ class Settings(BaseModel):
     worker: WorkerSettings
     llm: LLMSettings
     verify: SandboxSettings
+    judge: JudgeSettings
 
     GROUPS: ClassVar[dict[str, type[BaseSettings]]] = {
         "kafka": KafkaSettings, "metrics": MetricsSettings, "worker": WorkerSettings, "llm": LLMSettings,
-        "verify": SandboxSettings}
+        "verify": SandboxSettings, "judge": JudgeSettings}
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -221,6 +241,8 @@ class Settings(BaseModel):
         """JSON for a child process, readable by the owner only (it holds the API key)."""
         data = {name: getattr(self, name).model_dump(mode="json") for name in self.GROUPS}
         data["llm"]["api_key"] = self.llm.api_key.get_secret_value()
+        if self.judge.api_key is not None:
+            data["judge"]["api_key"] = self.judge.api_key.get_secret_value()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -235,6 +257,12 @@ class Settings(BaseModel):
 
     def masked(self) -> str:
         return masked_dump(*(getattr(self, name) for name in self.GROUPS))
+
+    @property
+    def judge_by_default(self) -> bool:
+        """Whether dialogue and QA get the LLM judge without a spec asking: a model server is
+        configured (the embedded model is no judge) and SYNTHSTREAM_JUDGE_AUTO is on."""
+        return self.judge.auto and bool(self.judge.base_url or self.llm.base_url)
 
 
 def env_name(group: type[BaseSettings], field: str) -> str:

@@ -197,7 +197,7 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
 
     async def model(request):
         asked.append(request.task)
-        return ModelReply(["Score: 1\nThe answer is wrong."], ["stop"], "m")
+        return ModelReply(['{"explanation": 1, "reason": "The answer is wrong."}'], ["stop"], "m")
 
     deps.datasets = {"t": DatasetConfig("t", gates={"math.linear": {"task": 0.5, "judge": 0.5}},
                                         judge=JudgeValidator(model))}
@@ -205,7 +205,7 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
     (verdict,) = sinks.of("verdicts")
     assert asked == ["judge"] and not verdict["accepted"] and verdict["quality_score"] == 0.5
     assert verdict["validators"][1]["name"] == "judge" and verdict["validators"][1]["score"] == 0.0
-    assert verdict["reasons"] == ["judge_low: 1/10 The answer is wrong.", "below_threshold: score 0.500 < 0.850"]
+    assert verdict["reasons"] == ["judge_fail: explanation 1/5: The answer is wrong."]  # a grade of 1 vetoes
 
 
 def test_a_sample_of_verdicts_goes_to_human_review_and_labels_are_counted(deps):

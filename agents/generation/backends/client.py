@@ -48,6 +48,7 @@ class ModelRequest:
     model: str | None = None  # None: the client's default model
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
+    response_format: dict[str, Any] | None = None  # chat only: e.g. a JSON schema the server enforces
 
 
 @dataclass
@@ -222,6 +223,8 @@ class ModelClient:
         if s.stop:
             common["stop"] = list(s.stop)
         if request.api == "chat":
+            if request.response_format is not None:
+                common["response_format"] = request.response_format
             resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
             choices = _choices(resp)
             texts = [(c.message.content or "") if c.message is not None else "" for c in choices]
