@@ -590,6 +590,67 @@ def review_import(input_path: Path = typer.Option(..., "--in", help="a sheet fro
         raise typer.Exit(1)
 
 
+@review_app.command("calibrate")
+def review_calibrate(target: float = typer.Option(0.95, "--target-precision", min=0.0, max=1.0,
+                                                  help="precision the suggested thresholds should reach"),
+                     spec: Path = typer.Option(None, "--spec", help="the data set's spec (with --write)"),
+                     write: Path = typer.Option(None, "--write", help="write a copy of --spec with the suggested "
+                                                                      "per-task thresholds here")) -> None:
+    """Reviewers' labels against the gate: precision and recall per task, each validator's agreement
+    (AUC, kappa), and the threshold that meets --target-precision."""
+    from rich.table import Table
+
+    from synthstream.agents.spec import load_spec
+    from synthstream.agents.verification.calibrate import calibrate
+    from synthstream.streams.app.review_io import read_calibration, write_thresholds
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.streams.runtime.topics import TopicNames
+
+    if write is not None and spec is None:
+        _fail(ConfigError("--write needs --spec: the spec whose copy gets the thresholds"))
+    s = _settings().kafka
+    names = TopicNames(s.topic_prefix)
+    try:
+        got = read_calibration(s.bootstrap_servers, names["human-review"], names["review-labels"], registry())
+    except (SynthstreamError, TimeoutError) as exc:
+        _fail(exc)
+    if not got.rows:
+        _fail(ConfigError(f"no labelled verdicts to calibrate on ({got.labels} labels, {got.without_verdict} without "
+                          "their verdict): export a sheet with `synthstream review export`, label it, then "
+                          "`synthstream review import`"))
+    results = calibrate(got.rows, target)
+    table = Table(title=f"gate vs reviewers ({len(got.rows)} labelled verdicts; target precision {target:.2f})")
+    for col in ("task", "labels", "reviewers accept", "gate accepts", "precision", "recall",
+                f"threshold for {target:.2f}", "there: precision / recall"):
+        table.add_column(col)
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
+    for c in results:
+        table.add_row(c.task, str(c.labels), str(c.human_accepts), str(c.gate_accepts), pct(c.precision),
+                      pct(c.recall), pct(c.threshold), f"{pct(c.threshold_precision)} / {pct(c.threshold_recall)}"
+                      if c.threshold is not None else c.note)
+    console.print(table)
+    agreement = Table(title="validators against the reviewers (AUC: 0.5 is chance; kappa of their vetoes)")
+    for col in ("task", "validator", "judged", "AUC", "vetoes", "kappa"):
+        agreement.add_column(col)
+    for c in results:
+        for v in c.validators:
+            agreement.add_row(c.task, v.name, str(v.n), pct(v.auc), str(v.vetoes), pct(v.kappa))
+    console.print(agreement)
+    if got.without_verdict:
+        console.print(f"[yellow]{got.without_verdict} label(s) have no verdict in human-review (left out)[/yellow]")
+    if write is not None:
+        suggested = {c.task: c.threshold for c in results if c.threshold is not None}
+        try:
+            changed = write_thresholds(spec, write, suggested)
+            load_spec(write)  # what was written must be a valid spec
+        except SynthstreamError as exc:
+            _fail(exc)
+        console.print(f"wrote {write}: threshold set for {', '.join(changed) or 'no task'}")
+
+
 def main() -> None:
     app()
 

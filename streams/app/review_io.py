@@ -114,3 +114,58 @@ def publish_labels(producer: Any, topic: str, serde: SchemaRegistry, labels: lis
     producer.flush()
     for fut in futures:
         fut.get(timeout=30)  # a label that did not reach Kafka is an error, not a silent loss
+
+
+@dataclass
+class CalibrationInput:
+    rows: list = field(default_factory=list)  # calibrate.Labelled
+    labels: int = 0
+    without_verdict: int = 0  # labels whose verdict is no longer (or not yet) in human-review
+    undecodable: int = 0
+
+
+def read_calibration(bootstrap: str, verdicts_topic: str, labels_topic: str, serde: SchemaRegistry) -> CalibrationInput:
+    """Every review label joined with the sampled verdict it labels (the latest of each)."""
+    from synthstream.agents.verification.calibrate import join
+
+    res = CalibrationInput()
+    verdicts: dict[str, Any] = {}
+    for msg in read_to_end(bootstrap, verdicts_topic, purpose="review-calibrate"):
+        try:
+            _, verdict = serde.decode(msg.value, "Verdict")
+        except DecodeError:
+            res.undecodable += 1
+            continue
+        verdicts[verdict["prompt_id"]] = verdict
+    labels: list[tuple[str, str]] = []
+    for msg in read_to_end(bootstrap, labels_topic, purpose="review-calibrate"):
+        try:
+            _, label = serde.decode(msg.value, "ReviewLabel")
+        except DecodeError:
+            res.undecodable += 1
+            continue
+        labels.append((label["prompt_id"], label["label"]))
+    res.rows, res.without_verdict = join(labels, verdicts)
+    res.labels = len(dict(labels))
+    return res
+
+
+def write_thresholds(spec_path: Path, out: Path, thresholds: dict[str, float]) -> list[str]:
+    """A copy of the spec with each task's ``threshold`` set; the tasks it changed."""
+    import yaml
+
+    if out.resolve() == spec_path.resolve():
+        raise ConfigError(f"--write {out}: give a new file; the spec itself is not overwritten")
+    try:
+        doc = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the spec {spec_path}: {exc}") from exc
+    changed = []
+    for task in doc.get("tasks") or []:
+        if isinstance(task, dict) and task.get("name") in thresholds:
+            task["threshold"] = round(float(thresholds[task["name"]]), 4)
+            changed.append(task["name"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# {spec_path.name} with thresholds from `synthstream review calibrate`\n"
+    out.write_text(header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return changed

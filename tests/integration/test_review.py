@@ -103,3 +103,38 @@ def test_sampled_verdicts_go_out_to_reviewers_and_their_labels_come_back(names, 
     assert promtool is not None, "promtool is missing: install the Debian package prometheus"
     lint = subprocess.run([promtool, "check", "metrics"], input=live, capture_output=True, timeout=60)
     assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), lint.stdout + lint.stderr
+
+
+def test_calibrate_reads_the_labels_and_verdicts_from_kafka_and_writes_thresholds(names, bootstrap, tmp_path):
+    """Planted verdicts on human-review and labels on review-labels (the figures are worked out in
+    tests/unit/test_calibrate.py); the command prints them and writes the threshold into a copy
+    of the spec."""
+    from synthstream.agents.verification.review import Label
+    from synthstream.streams.app.producer import make_producer
+    from synthstream.streams.app.review_io import publish_labels
+    from tests.unit.test_calibrate import PLANTED, verdict
+
+    serde = registry()
+    producer = make_producer(bootstrap)
+    try:
+        for i, (score, _, vetoed) in enumerate(PLANTED):
+            producer.send(names["human-review"], key=f"p{i}".encode(), value=serde.encode("Verdict", verdict(i, score, vetoed)))
+        producer.flush()
+        publish_labels(producer, names["review-labels"], serde, [
+            Label(f"p{i}", "dialogue.chat", label, not vetoed and score >= 0.85, score, "r", None)
+            for i, (score, label, vetoed) in enumerate(PLANTED)])
+    finally:
+        producer.close()
+    spec = ROOT / "specs" / "dialogue.yaml"
+    out = tmp_path / "calibrated.yaml"
+    proc = cli(bootstrap, names.prefix, "review", "calibrate", "--target-precision", "0.95", "--spec", str(spec),
+               "--write", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = proc.stdout + proc.stderr  # the tables go to the console (stderr)
+    row = next(line for line in text.splitlines() if line.startswith("│ dialogue.chat") and "0.92" in line)
+    assert "0.80" in row and "1.00 / 0.40" in row  # precision 0.8 (recall 0.8), threshold 0.92 there: 1.0 / 0.4
+    assert "relevance" in text and "0.68" in text  # its AUC
+    written = load_spec(out)
+    assert next(t for t in written.tasks if t.name == "dialogue.chat").threshold == 0.92
+    refused = cli(bootstrap, names.prefix, "review", "calibrate", "--spec", str(spec), "--write", str(spec))
+    assert refused.returncode != 0 and "not overwritten" in refused.stdout + refused.stderr
