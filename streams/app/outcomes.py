@@ -27,6 +27,7 @@ class OutcomeWatcher:
         self.consumer.assign(self.parts)
         self.counts: Counter = Counter()
         self.per_task: Counter = Counter()  # (task, outcome kind)
+        self.rejected_for: Counter = Counter()  # (task, first reason code) of rejections
         self.outcomes: dict[str, str] = {}
         self.repeats = 0
         self.foreign = 0  # outcomes of prompts this watcher was not asked about (other runs, backlog)
@@ -88,6 +89,9 @@ class OutcomeWatcher:
         self.outcomes[pid] = kind
         self.counts[kind] += 1
         self.per_task[(record.get("task") or "?", kind)] += 1
+        if kind == "REJECTED":
+            code = (record.get("reason") or "").split(":", 1)[0].strip() or "(no reason)"
+            self.rejected_for[(record.get("task") or "?", code)] += 1
         if pending is not None:
             pending.discard(pid)
 

@@ -44,10 +44,55 @@ class RunResult:
     dead_letter_reasons: Counter = field(default_factory=Counter)
     per_task: Counter = field(default_factory=Counter)
     model: str | None = None
+    rejected_for: Counter = field(default_factory=Counter)  # (task, first reason code)
+    spend: Spend | None = None  # tokens and cost the workers reported
 
     @property
     def accepted(self) -> int:
         return self.outcomes.get("ACCEPTED", 0)
+
+
+@dataclass
+class Spend:
+    """What the model calls cost, from the workers' /metrics: generation and judge apart."""
+
+    prompt_tokens: float = 0.0
+    completion_tokens: float = 0.0
+    judge_tokens: float = 0.0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> float:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def scrape_spend(urls: list[str], timeout_s: float = 5.0) -> Spend | None:
+    """Sum synthstream_llm_tokens_total and _cost_usd_total over the workers; None when no worker
+    answered (a summary without the figure rather than a wrong one)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    spend, answered = Spend(), False
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - the workers' loopback /metrics
+                text = resp.read().decode()
+        except OSError:
+            continue
+        answered = True
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "synthstream_llm_tokens_total":
+                    if sample.labels.get("task") == "judge":
+                        spend.judge_tokens += sample.value
+                    elif sample.labels.get("kind") == "prompt":
+                        spend.prompt_tokens += sample.value
+                    else:
+                        spend.completion_tokens += sample.value
+                elif sample.name == "synthstream_llm_cost_usd_total":
+                    spend.cost_usd += sample.value
+    return spend if answered else None
 
 
 def worker_layout(cores: int | None = None) -> list[list[str]]:
@@ -161,6 +206,8 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
         if pending:
             console.print(f"[red]{len(pending)} prompts had no outcome after {timeout_s:.0f}s[/red] "
                           f"(e.g. {sorted(pending)[:3]}); see the worker logs in {worker_settings.data_dir}")
+        spend = scrape_spend([f"http://127.0.0.1:{metrics.port + i}/metrics" for i in range(len(procs))]) \
+            if metrics.enabled and spec.needs_model else None
         for proc, _ in procs:
             stop_process(proc)
         result = export(bootstrap, names["accepted-records"], serde, out, prompt_prefix=f"{spec.dataset.name}-{run_id}-")
@@ -168,7 +215,7 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
             console.print(f"(the workers also decided {watcher.foreign} prompts of earlier runs or other producers "
                           "that were waiting in the prompts topic)")
         return RunResult(len(ids), watcher.counts, len(pending), elapsed, result, watcher.dead_letter_reasons,
-                         watcher.per_task, model_desc)
+                         watcher.per_task, model_desc, watcher.rejected_for, spend)
 
 
 def summary_table(res: RunResult, out: Path) -> Table:
@@ -188,8 +235,20 @@ def summary_table(res: RunResult, out: Path) -> Table:
                             for kind in ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER")
                             if res.per_task[(task, kind)])
             table.add_row(f"  {task}", row)
+            why = [(code, n) for (t, code), n in res.rejected_for.most_common() if t == task][:3]
+            if why:
+                table.add_row("    rejected for", ", ".join(f"{code} {n}" for code, n in why))
     if res.model:
         table.add_row("model", res.model)
+    if res.spend is not None:
+        s = res.spend
+        table.add_row("tokens spent", f"{s.prompt_tokens:.0f} prompt + {s.completion_tokens:.0f} completion"
+                      + (f" + {s.judge_tokens:.0f} judging" if s.judge_tokens else ""))
+        per = (s.tokens + s.judge_tokens) / res.accepted if res.accepted else None
+        table.add_row("tokens per accepted record", f"{per:.0f}" if per is not None else "- (none accepted)")
+        if s.cost_usd > 0:
+            table.add_row("estimated cost per accepted record",
+                          f"${s.cost_usd / res.accepted:.5f}" if res.accepted else f"${s.cost_usd:.4f} (none accepted)")
     table.add_row("elapsed (first prompt to last outcome)", f"{res.elapsed_s:.1f} s")
     if res.model:
         table.add_row("accepted records/min", f"{res.accepted * 60 / res.elapsed_s:.1f}" if res.elapsed_s else "-")
