@@ -11,7 +11,7 @@ machine; no judge model runs, so no tokens), and the bad records that still pass
 
 (with the semantic model). Goals without any LLM judge: dialogue >= 80 % / >= 90 %, QA >= 90 % / >= 95 %.
 
-    .venv/bin/python benchmarks/bench_gate.py [--data DIR] [--show-missed]
+    .venv/bin/python benchmarks/bench_gate.py [--set gate|holdout] [--show-missed]
 """
 
 from __future__ import annotations
@@ -67,11 +67,13 @@ def tally(rows: list[dict], verdicts: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--set", choices=("gate", "holdout"), default="gate",
+                    help="gate: the set the thresholds were measured on; holdout: written apart, never tuned on")
     ap.add_argument("--show-missed", action="store_true", help="list every bad record accepted and good one rejected")
     args = ap.parse_args()
     final = {}
     for task, name in SETS.items():
-        lines = (args.data / name).read_text().splitlines()
+        lines = (args.data / name.replace("gate_", f"{args.set}_")).read_text().splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
         for semantic in (False, True):
             verdicts, seconds = run(lines, semantic)
