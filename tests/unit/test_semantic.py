@@ -177,6 +177,29 @@ def test_a_reply_that_restates_the_question_is_vetoed() -> None:
     assert not NoveltyValidator().validate(GOOD).veto
 
 
+def test_a_turn_that_is_mostly_an_earlier_one_again_is_vetoed() -> None:
+    """Read in accepted records from the small chat model: turn 4 repeats turn 2 with a new ending;
+    the structural check only compares neighbouring turns."""
+    looping = chat("Tell me about quantum physics.",
+                   "Quantum physics studies how matter and light behave at the smallest scales, where energy "
+                   "comes in discrete packets called quanta.",
+                   "What about entanglement?",
+                   "Quantum physics studies how matter and light behave at the smallest scales, where energy "
+                   "comes in discrete packets called quanta, like photons.")
+    j = NoveltyValidator().validate(looping)
+    assert j.veto and j.reasons[0].startswith("repeats_turn: turn 4 is mostly turn 2 again")
+
+
+def test_a_long_sentence_said_again_in_a_later_turn_is_vetoed() -> None:
+    again = chat("What do you think about space travel?",
+                 "I'm glad to hear that your interest in space extends beyond science fiction. Rockets are "
+                 "expensive, but reusable boosters have cut the cost of reaching orbit.",
+                 "Will people live on Mars?",
+                 "Perhaps one day. I'm glad to hear that your interest in space extends beyond science fiction.")
+    j = NoveltyValidator().validate(again)
+    assert j.veto and j.reasons[0].startswith("repeats_sentence: turn 4 says again what turn 2 said")
+
+
 def test_replies_without_content_are_trivial() -> None:
     j = TrivialityValidator().validate(chat("How should I train for a marathon?", "Gradually.",
                                             "How many runs a week?", "A few."))
@@ -190,6 +213,9 @@ def test_replies_without_content_are_trivial() -> None:
     (("What causes earthquakes?", "What do you think causes them? Tell me your understanding first.",
       "Tectonic plates lock together, stress builds up along the fault, and it is released suddenly as seismic waves "
       "that shake the ground.", "Thanks, that is clear."), "assistant_asks_user"),
+    (("Can you plan my week?", "Sure, let us start with your work deadlines and then fit exercise around them.",
+      "You're a helpful AI, so just write the response to that user's next message.",
+      "Monday and Wednesday evenings are free for a run."), "role_meta_leaked"),
     (("Hello! How can I help you today?", "Can you tell me how tides work?",
       "Tides come from the Moon's gravity pulling the oceans into two bulges.", "Why two bulges though?"),
      "roles_swapped"),
@@ -271,6 +297,15 @@ def test_an_answer_that_names_what_the_question_names_is_vetoed() -> None:
     v = AnswerRelevanceValidator()
     assert v.validate(qa("Which ships used the harbour of Alexandria?", "The harbour of Alexandria", LIGHTHOUSE)).veto
     assert not v.validate(qa("Who built the lighthouse at Pharos?", "Sostratus of Cnidus", LIGHTHOUSE)).veto
+
+
+def test_a_question_about_nothing_and_a_wrapped_answer_are_vetoed() -> None:
+    """Both read in records the pipeline accepted from the small chat model."""
+    v = AnswerRelevanceValidator()
+    empty = v.validate(qa("What is the answer to this question?", "The lighthouse", LIGHTHOUSE))
+    assert empty.veto and empty.reasons[0].startswith("question_empty")
+    wrapped = v.validate(qa("Who built the lighthouse?", 'The answer is "Sostratus of Cnidus"', LIGHTHOUSE))
+    assert wrapped.veto and wrapped.reasons[0].startswith("answer_wrapped")
 
 
 def test_every_qa_validator_passes_a_right_answer() -> None:

@@ -8,8 +8,10 @@ complete, and about what was asked?
 - ``answer_complete``  a question asking for two or three things gets that many, and an answer
                        that is one half of "A and B" in the evidence, for a question about both, is
                        incomplete (veto);
-- ``answer_relevance`` an answer whose head is a name the question itself uses ("Which river joins
-                       the Amazon near Manaus?" "The city of Manaus").
+- ``answer_relevance`` a question about nothing ("What is the answer to this question?"), an answer
+                       wrapped in the prompt's words ('The answer is "..."'), an answer whose head is
+                       a name the question itself uses ("Which river joins the Amazon near
+                       Manaus?" "The city of Manaus").
 
 All lexical. Embedding-based checks were measured and left out: on benchmarks/data/gate_qa.jsonl
 the model's question-answer similarity does not separate right answers from wrong ones (AUC
@@ -25,7 +27,7 @@ import re
 from typing import Any
 
 from synthstream.agents.verification.validators.base import Judgement, clamp
-from synthstream.agents.verification.validators.lexical import MONTHS, NUMBER_WORDS, names, numbers
+from synthstream.agents.verification.validators.lexical import MONTHS, NUMBER_WORDS, content_words, names, numbers
 from synthstream.streams.runtime.records import Reason
 
 VERSION = "qa-lexical@1"
@@ -220,9 +222,16 @@ def _partner(answer: str, evidence: str) -> str | None:
     return hit.group(1).strip() if hit else None
 
 
+_META_WORDS = frozenset("answer question passage text say says said mention mentions mentioned according "
+                        "following above given this".split())
+_WRAPPED = re.compile(r"(?i)^\W*(?:the )?answer(?: to (?:the|this) question)? is\b")
+
+
 class AnswerRelevanceValidator:
-    """An answer whose head (its last name) is something the question itself names does not
-    answer it ('Which river joins the Amazon near Manaus?' 'The Brazilian city of Manaus')."""
+    """A question that asks about nothing ('What is the answer to this question?'); an answer
+    wrapped in the prompt's own words ('The answer is "..."'); an answer whose head (its last
+    name) is something the question itself names ('Which river joins the Amazon near Manaus?'
+    'The Brazilian city of Manaus'). Each vetoes."""
 
     name, version = "answer_relevance", VERSION
 
@@ -231,6 +240,14 @@ class AnswerRelevanceValidator:
         if got is None:
             return None
         question, answer, _ = got
+        asked = [w for w in content_words(question) if w not in _META_WORDS]
+        if not asked:
+            return Judgement(self.name, self.version, 0.0, [Reason(
+                "question_empty", f"the question asks about nothing in particular: {question[:80]!r}")], veto=True)
+        if _WRAPPED.match(answer):
+            return Judgement(self.name, self.version, 0.0, [Reason(
+                "answer_wrapped", f"the answer is wrapped in the prompt's words ({answer[:60]!r}); give the answer "
+                                  "itself")], veto=True)
         answer_names = names(answer)
         if answer_names and answer_names[-1] in question.lower():
             return Judgement(self.name, self.version, 0.0, [Reason(

@@ -26,9 +26,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from synthstream.agents.semantic.service import EmbeddingService, Unavailable
 from synthstream.agents.verification.validators.base import Judgement, clamp
-from synthstream.agents.verification.validators.lexical import content_words, stem, stems
+from synthstream.agents.verification.validators.lexical import content_words, stem, stems, words
 from synthstream.streams.runtime.records import Reason
 
 VERSION = "minilm-l6-int8@1"
@@ -157,17 +159,35 @@ class CoherenceValidator:
 
 class NoveltyValidator:
     """An assistant turn must add content words of its own: ones not in the user turns so far nor
-    in the assistant's earlier turns. A turn that adds at most ``min_new`` restates (veto)."""
+    in the assistant's earlier turns. A turn that adds at most ``min_new`` restates (veto). Any
+    turn that is mostly an earlier turn again (not only the one just before, which the structural
+    check sees) repeats it (veto)."""
 
     name, version = "novelty", LEXICAL_VERSION
     min_new = 2  # content words a reply must add, more than this
     good_at = 6
+    repeat_at = 80.0  # rapidfuzz ratio of two turns' words at which the later one repeats the earlier
+    sentence_words = 8  # a sentence this long, said again (ratio >= sentence_at) in a later turn, repeats
+    sentence_at = 90.0
 
     def validate(self, gen: dict[str, Any]) -> Judgement | None:
         pair = turns(gen)
         if pair is None:
             return None
         users, replies = pair
+        spoken = [t for p in zip(users, replies) for t in p]
+        said = [" ".join(words(t)) for t in spoken]
+        for i, text in enumerate(said):
+            for j in range(i):
+                if len(text) >= 20 and fuzz.ratio(text, said[j]) >= self.repeat_at:
+                    return Judgement(self.name, self.version, 0.0, [Reason(
+                        "repeats_turn", f"turn {i + 1} is mostly turn {j + 1} again "
+                                        f"(similarity {fuzz.ratio(text, said[j]):.0f})")], veto=True)
+        repeated = repeated_sentence(spoken, self.sentence_words, self.sentence_at)
+        if repeated is not None:
+            i, j, sentence = repeated
+            return Judgement(self.name, self.version, 0.0, [Reason(
+                "repeats_sentence", f"turn {i + 1} says again what turn {j + 1} said: {sentence[:80]!r}")], veto=True)
         seen: set[str] = set()
         added = []
         for question, reply in zip(users, replies):
@@ -182,6 +202,24 @@ class NoveltyValidator:
                 "restates", f"assistant turn(s) {restating} add at most {self.min_new} content words to what was "
                             "already said (tautology or echo)")], veto=True)
         return Judgement(self.name, self.version, score)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def repeated_sentence(spoken: list[str], min_words: int, at: float) -> tuple[int, int, str] | None:
+    """(later turn, earlier turn, sentence) for the first long sentence a turn repeats from an
+    earlier one, or None."""
+    seen: list[tuple[int, str]] = []
+    for i, turn in enumerate(spoken):
+        mine = [" ".join(words(s)) for s in _SENTENCE_END.split(turn)]
+        mine = [s for s in mine if len(s.split()) >= min_words]
+        for s in mine:
+            for j, earlier in seen:
+                if j != i and fuzz.ratio(s, earlier) >= at:
+                    return i, j, s
+        seen += [(i, s) for s in mine]
+    return None
 
 
 class TrivialityValidator:
@@ -209,6 +247,10 @@ class TrivialityValidator:
 
 
 LABEL = re.compile(r"(?im)^\s*\**\s*(user|assistant|human|ai|bot|system)\s*\**\s*:")
+# text about the conversation rather than in it: a generation prompt's instructions leaking through
+META = re.compile(r"(?i)\byou(?:'re| are) (?:a|an) (?:helpful |friendly )?(?:ai|assistant|language model|chatbot)\b|"
+                  r"\b(?:the )?(?:user|assistant)'s (?:next |last )?(?:message|turn|reply|response|question)\b|"
+                  r"\bwrite (?:the|a|your) (?:response|reply|next (?:message|turn))\b|\b(?:as an? )?ai language model\b")
 HELPER = re.compile(r"(?i)\b(i'?m|i am) (here|happy|glad) to (help|assist)|\bhow (can|may) i (help|assist) you|"
                     r"\bwhat (would|can) i help you with")
 ASKS_FOR_ANSWER = re.compile(r"(?i)\b(what|how|why) (do|would|did) you (think|recommend|suggest|say|estimate)|"
@@ -224,8 +266,10 @@ def is_question(text: str) -> bool:
 
 class RoleValidator:
     """The assistant answers and the user asks. Veto: a ``User:``/``Assistant:`` label inside a
-    turn; a user turn that offers help as an assistant would; an assistant that asks the user for
-    the answer; or roles swapped (most assistant turns are questions while most user turns are not)."""
+    turn; a turn about the roles or instructions ("You're a helpful AI, so write the response to
+    the user's next message"); a user turn that offers help as an assistant would; an assistant
+    that asks the user for the answer; or roles swapped (most assistant turns are questions while
+    most user turns are not)."""
 
     name, version = "roles", LEXICAL_VERSION
 
@@ -238,6 +282,10 @@ class RoleValidator:
         labelled = [i + 1 for i, t in enumerate(t for pair in zip(users, replies) for t in pair) if LABEL.search(t)]
         if labelled:
             reasons.append(Reason("role_label_leaked", f"turn(s) {labelled} contain a speaker label (User:/Assistant:)"))
+        meta = [i + 1 for i, t in enumerate(t for pair in zip(users, replies) for t in pair) if META.search(t)]
+        if meta:
+            reasons.append(Reason("role_meta_leaked", f"turn(s) {meta} talk about the conversation's roles or "
+                                                      "instructions instead of taking part in it"))
         if any(HELPER.search(u) for u in users):
             reasons.append(Reason("roles_swapped", "a user turn offers help the way the assistant would"))
         asking = [i + 1 for i, r in enumerate(replies) if "?" in r and ASKS_FOR_ANSWER.search(r)]
