@@ -306,6 +306,13 @@ def test_a_question_about_nothing_and_a_wrapped_answer_are_vetoed() -> None:
     assert empty.veto and empty.reasons[0].startswith("question_empty")
     wrapped = v.validate(qa("Who built the lighthouse?", 'The answer is "Sostratus of Cnidus"', LIGHTHOUSE))
     assert wrapped.veto and wrapped.reasons[0].startswith("answer_wrapped")
+    bees = ("A foraging bee tells her sisters with a waggle dance. The angle of the dance shows the direction of the "
+            "food, and the length of the waggle run shows how far away it is.")
+    unrelated = v.validate(qa("What is the angle of the dance?", "The length of the waggle run shows how far away "
+                                                                   "it is.", bees))
+    assert unrelated.veto and unrelated.reasons[0].startswith("answer_unrelated")
+    explains = v.validate(qa("Why do bees dance?", "They tell their sisters where the food is.", bees))
+    assert not explains.veto  # why and how answers explain; they may share no word with the question
 
 
 def test_every_qa_validator_passes_a_right_answer() -> None:
@@ -313,3 +320,26 @@ def test_every_qa_validator_passes_a_right_answer() -> None:
     for v in qa_validators():
         j = v.validate(gen)
         assert j is None or not j.veto, (v.name, j)
+
+
+def test_the_worker_s_validators_report_the_model_and_its_cache_in_metrics() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from synthstream.streams.app.worker import make_validators
+    from synthstream.streams.runtime.metrics import Metrics
+    from synthstream.streams.runtime.settings import Settings
+
+    for semantic, loaded in ((True, 1.0), (False, 0.0)):
+        metrics = Metrics(CollectorRegistry(), tasks=("dialogue.chat",))
+        settings = Settings.from_env().replace(verify={"semantic": semantic})
+        validators = make_validators(settings.verify, metrics=metrics)
+        sample = metrics.registry.get_sample_value
+        assert sample("synthstream_semantic_model_loaded") == loaded
+        relevance = next(v for v in validators if v.name == "relevance")
+        relevance.validate(GOOD)
+        relevance.validate(GOOD)  # the second time from the cache
+        if semantic:
+            assert sample("synthstream_embeddings_total", {"source": "model"}) == 4
+            assert sample("synthstream_embeddings_total", {"source": "cache"}) == 4
+        else:
+            assert sample("synthstream_embeddings_total", {"source": "model"}) == 0

@@ -9,8 +9,10 @@ complete, and about what was asked?
                        that is one half of "A and B" in the evidence, for a question about both, is
                        incomplete (veto);
 - ``answer_relevance`` a question about nothing ("What is the answer to this question?"), an answer
-                       wrapped in the prompt's words ('The answer is "..."'), an answer whose head is
-                       a name the question itself uses ("Which river joins the Amazon near
+                       wrapped in the prompt's words ('The answer is "..."'), a whole statement that
+                       mentions nothing the question asks about ("What is the angle of the dance?"
+                       "The length of the waggle run shows how far away it is."), an answer whose
+                       head is a name the question itself uses ("Which river joins the Amazon near
                        Manaus?" "The city of Manaus").
 
 All lexical. Embedding-based checks were measured and left out: on benchmarks/data/gate_qa.jsonl
@@ -222,6 +224,20 @@ def _partner(answer: str, evidence: str) -> str | None:
     return hit.group(1).strip() if hit else None
 
 
+_CLAUSE_MARK = re.compile(r"(?i)^\W*(it|he|she|they|this|these|that|those|there)\b|\b(is|are|was|were|has|have|had|"
+                          r"will|would|can|could|does|did|do)\b")
+_EXPLAINS = re.compile(r"(?i)^\s*(?:\w+\s+)?(why|how)\b")
+
+
+def is_unrelated_clause(question: str, answer: str) -> bool:
+    """A whole statement (5+ words, a clause) given for a what/which/who/where/when question that
+    shares no content word with it: 'What is the angle of the dance?' 'The length of the waggle
+    run shows how far away it is.' (Why and how answers explain, and may share nothing.)"""
+    if _EXPLAINS.match(question) or len(answer.split()) < 5 or not _CLAUSE_MARK.search(answer):
+        return False
+    return not ({w[:5] for w in content_words(answer)} & {w[:5] for w in content_words(question)})
+
+
 _META_WORDS = frozenset("answer question passage text say says said mention mentions mentioned according "
                         "following above given this".split())
 _WRAPPED = re.compile(r"(?i)^\W*(?:the )?answer(?: to (?:the|this) question)? is\b")
@@ -248,6 +264,10 @@ class AnswerRelevanceValidator:
             return Judgement(self.name, self.version, 0.0, [Reason(
                 "answer_wrapped", f"the answer is wrapped in the prompt's words ({answer[:60]!r}); give the answer "
                                   "itself")], veto=True)
+        if is_unrelated_clause(question, answer):
+            return Judgement(self.name, self.version, 0.0, [Reason(
+                "answer_unrelated", "the answer is a statement that mentions nothing the question asks about "
+                                    f"({answer[:60]!r})")], veto=True)
         answer_names = names(answer)
         if answer_names and answer_names[-1] in question.lower():
             return Judgement(self.name, self.version, 0.0, [Reason(
