@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families import REGISTRY, default_fields, default_weights
+from synthstream.agents.families import default_fields, default_weights, judged_by_default
 from synthstream.agents.generation.backends.client import ModelClient
 from synthstream.agents.verification.sandbox import Limits, Sandbox
 from synthstream.agents.verification.validators import Validator
@@ -53,10 +53,8 @@ class DatasetConfig:
         described = self.gates.get(task)
         if described:
             return described
-        if self.judge is not None and self.judge_by_default > 0:
-            family = REGISTRY.get(task)
-            if family is not None and family.rubric is not None and family.rubric.by_default:
-                return {**default_weights(task), "judge": self.judge_by_default}
+        if self.judge is not None and self.judge_by_default > 0 and judged_by_default(task):
+            return {**default_weights(task), "judge": self.judge_by_default}
         return default_weights(task)
 
     def judged(self, task: str) -> Judge | None:

@@ -13,7 +13,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from synthstream.agents.families import REGISTRY, TASKS, default_fields, default_weights
+from synthstream.agents.families import REGISTRY, TASKS, default_fields, default_weights, judged_by_default
 from synthstream.streams.runtime.errors import ConfigError
 
 DEFAULT_MODEL = "gemma3-270m"
@@ -230,10 +230,8 @@ class Spec(_Strict):
         where neither the spec nor the task sets one."""
         weights = {**default_weights(task.name), **self.verification.validators, **(task.validators or {})}
         if judge_by_default > 0 and "judge" not in self.verification.validators and \
-                "judge" not in (task.validators or {}):
-            rubric = REGISTRY.family_of(task.name).rubric
-            if rubric is not None and rubric.by_default:
-                weights["judge"] = judge_by_default
+                "judge" not in (task.validators or {}) and judged_by_default(task.name):
+            weights["judge"] = judge_by_default
         return weights
 
     def gates(self, judge_by_default: float = 0.0) -> dict[str, dict[str, float]]:

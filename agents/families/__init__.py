@@ -84,6 +84,12 @@ def default_weights(task: str) -> dict[str, float]:
         return {"task": 1.0}
 
 
+def judged_by_default(task: str) -> bool:
+    """Whether the task's family is judged by an LLM by default (its rubric says so)."""
+    family = REGISTRY.get(task)
+    return family is not None and family.rubric is not None and family.rubric.by_default
+
+
 def default_fields(task: str) -> DedupFields:
     """The family's dedup fields (an unknown task: its response, within the task)."""
     try:
@@ -93,4 +99,4 @@ def default_fields(task: str) -> DedupFields:
 
 
 __all__ = ["BUILTIN", "REGISTRY", "TASKS", "BiasView", "Registry", "SandboxNeeds", "TaskFamily", "UnknownTask",
-           "default_fields", "default_weights"]
+           "default_fields", "default_weights", "judged_by_default"]

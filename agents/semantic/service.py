@@ -43,15 +43,10 @@ class EmbeddingService:
         self.cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.lock = threading.Lock()
         self.on_embed = on_embed  # (cache hits, texts the model embedded) per call, for the metrics
-        self.hits = self.misses = 0
 
     @property
     def available(self) -> bool:
         return self.embedder is not None
-
-    @property
-    def model_id(self) -> str:
-        return self.embedder.model_id if self.embedder is not None else "none"
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, shape (len(texts), 384), in order."""
@@ -80,17 +75,9 @@ class EmbeddingService:
                     self.cache[key] = vec
                     if len(self.cache) > self.cache_size:
                         self.cache.popitem(last=False)
-        hits = len(texts) - len(todo)  # from the cache, or a repeat within this call
-        self.hits += hits
-        self.misses += len(todo)
         if self.on_embed is not None:
-            self.on_embed(hits, len(todo))
+            self.on_embed(len(texts) - len(todo), len(todo))  # from the cache (or a repeat in this call), model
         return out
-
-    def similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
-        """Cosine similarities, shape (len(a), len(b)), from one embedding call."""
-        vecs = self.embed([*a, *b])
-        return vecs[:len(a)] @ vecs[len(a):].T
 
 
 def start(enabled: bool = True, model_path=None, tokenizer_path=None, threads: int | None = None, batch: int = 32,

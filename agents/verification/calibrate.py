@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 MIN_LABELS = 10  # fewer labels than this for a task: figures are shown, no threshold is suggested
@@ -131,22 +131,16 @@ def calibrate(rows: Iterable[Labelled], target_precision: float) -> list[TaskCal
         cal = TaskCalibration(task, len(items), human, gate, both, both / gate if gate else None,
                               both / human if human else None, agreements)
         if len(items) < MIN_LABELS:
-            cal = _with(cal, note=f"{len(items)} labels; {MIN_LABELS} are needed to suggest a threshold")
+            cal = replace(cal, note=f"{len(items)} labels; {MIN_LABELS} are needed to suggest a threshold")
         else:
             found = suggest_threshold(items, target_precision)
             if found is None:
-                cal = _with(cal, note=f"no threshold reaches precision {target_precision:.2f}: the records reviewers "
+                cal = replace(cal, note=f"no threshold reaches precision {target_precision:.2f}: the records reviewers "
                                       "reject score as high as those they accept (see the validators' AUC)")
             else:
-                cal = _with(cal, threshold=found[0], threshold_precision=found[1], threshold_recall=found[2])
+                cal = replace(cal, threshold=found[0], threshold_precision=found[1], threshold_recall=found[2])
         out.append(cal)
     return out
-
-
-def _with(cal: TaskCalibration, **changes: Any) -> TaskCalibration:
-    from dataclasses import replace
-
-    return replace(cal, **changes)
 
 
 def join(labels: Iterable[tuple[str, str]], verdicts: Mapping[str, Mapping[str, Any]]) -> tuple[list[Labelled], int]:

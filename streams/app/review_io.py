@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,16 +42,22 @@ def _csv_mode(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
+def decoded(bootstrap: str, topic: str, serde: SchemaRegistry, schema: str, purpose: str,
+            res: ExportResult | CalibrationInput) -> Iterator[dict[str, Any]]:
+    """Every record of ``topic`` from the beginning, decoded as ``schema``; the undecodable ones
+    are counted in ``res.undecodable`` and skipped."""
+    for msg in read_to_end(bootstrap, topic, purpose=purpose):
+        try:
+            yield serde.decode(msg.value, schema)[1]
+        except DecodeError:
+            res.undecodable += 1
+
+
 def export_sheet(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, limit: int | None = None) -> ExportResult:
     """Every sampled verdict (each prompt once, latest verdict wins), oldest first."""
     csv_mode = _csv_mode(out)
     res, rows = ExportResult(), {}
-    for msg in read_to_end(bootstrap, topic, purpose="review-export"):
-        try:
-            _, verdict = serde.decode(msg.value, "Verdict")
-        except DecodeError:
-            res.undecodable += 1
-            continue
+    for verdict in decoded(bootstrap, topic, serde, "Verdict", "review-export", res):
         if verdict["prompt_id"] in rows:
             res.replays += 1
         rows[verdict["prompt_id"]] = sheet_row(verdict)
@@ -129,22 +136,9 @@ def read_calibration(bootstrap: str, verdicts_topic: str, labels_topic: str, ser
     from synthstream.agents.verification.calibrate import join
 
     res = CalibrationInput()
-    verdicts: dict[str, Any] = {}
-    for msg in read_to_end(bootstrap, verdicts_topic, purpose="review-calibrate"):
-        try:
-            _, verdict = serde.decode(msg.value, "Verdict")
-        except DecodeError:
-            res.undecodable += 1
-            continue
-        verdicts[verdict["prompt_id"]] = verdict
-    labels: list[tuple[str, str]] = []
-    for msg in read_to_end(bootstrap, labels_topic, purpose="review-calibrate"):
-        try:
-            _, label = serde.decode(msg.value, "ReviewLabel")
-        except DecodeError:
-            res.undecodable += 1
-            continue
-        labels.append((label["prompt_id"], label["label"]))
+    verdicts = {v["prompt_id"]: v for v in decoded(bootstrap, verdicts_topic, serde, "Verdict", "review-calibrate", res)}
+    labels = [(lab["prompt_id"], lab["label"])
+              for lab in decoded(bootstrap, labels_topic, serde, "ReviewLabel", "review-calibrate", res)]
     res.rows, res.without_verdict = join(labels, verdicts)
     res.labels = len(dict(labels))
     return res

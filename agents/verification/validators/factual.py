@@ -25,11 +25,11 @@ from typing import Any
 
 from synthstream.streams.runtime.errors import ConfigError
 from synthstream.agents.verification.validators.base import Judgement, clamp
+from synthstream.agents.verification.validators.lexical import NUMBER
 from synthstream.streams.runtime.records import Reason
 
 NAME, VERSION = "factual", "kb-claims@1"
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "facts.jsonl"
-_NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -93,7 +93,7 @@ def check(fact: Fact, sentence: str) -> str | None:
         return None
     if fact.kind == "number":
         truth = float(fact.object.replace(",", ""))
-        said = [v for v in (_to_number(m) for m in _NUMBER.findall(low)) if v is not None]
+        said = [v for v in (_to_number(m) for m in NUMBER.findall(low)) if v is not None]
         year = "year" in fact.relation
         if any((v == truth) if year else abs(v - truth) <= 0.02 * abs(truth) for v in said):
             return "supported"

@@ -55,8 +55,6 @@ _COUNT_Q = re.compile(r"(?i)\b(?:which|what|the|name|list)\s+(two|three|four|fiv
                       r"\b(two|three|four|five|six)\s+(?:most\s+\w+\s+|main\s+|core\s+|kinds?\b|types?\b|\w+s\b)|"
                       r"^\s*between (which|what)\b")
 _COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6}
-_CLAUSE = re.compile(r"\s*(?:[,;:()]|\s-\s|\bwhile\b|\bwhereas\b|\bbut\b|\bwhich\b|\bwhere\b|\bwhen\b|\bthough\b|"
-                     r"\balthough\b)\s*")
 PERSON_NOUNS = frozenset("""king queen pope emperor president minister prime chancellor scientist scientists
 engineer engineers inventor inventors pilot astronaut astronauts monk monks priest priests merchant merchants
 traders workers soldiers barons nobles farmers citizens people team crew government company companies army

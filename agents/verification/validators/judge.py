@@ -17,10 +17,11 @@ judge's requests, tokens and cost are in the model metrics.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from synthstream.agents.generation.backends.client import BackendFailure, ModelReply, ModelRequest, Sampling
@@ -157,7 +158,7 @@ class JudgeValidator:
             logger.warning("the judge's server refused structured output (%s); asking for JSON by instruction",
                            exc.detail[:200])
             self.structured = False
-            reply = await self.complete(ModelRequest(**{**request.__dict__, "response_format": None}))
+            reply = await self.complete(replace(request, response_format=None))
         return (reply.texts or [""])[0].strip()
 
     async def judge(self, gen: dict[str, Any]) -> Judgement:
@@ -192,8 +193,6 @@ class JudgePanel:
         self.veto_at = veto_at
 
     async def judge(self, gen: dict[str, Any]) -> Judgement:
-        import asyncio
-
         if len(self.judges) == 1:
             return await self.judges[0].judge(gen)
         results = await asyncio.gather(*(j.judge(gen) for j in self.judges))

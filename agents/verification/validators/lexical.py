@@ -22,7 +22,7 @@ s t d ll m re ve don doesn didn isn aren wasn weren won wouldn shouldn couldn ca
 they're we're isn't aren't doesn't didn't won't wouldn't there's here's let's what's
 """.split())
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?")
+NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.])\d+(?:\.\d+)?")  # '8,848.86', '343', '2.5'
 NUMBER_WORDS = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13",
                 "fourteen": "14", "fifteen": "15", "sixteen": "16", "seventeen": "17", "eighteen": "18",
@@ -67,7 +67,7 @@ def names(text: str) -> list[str]:
         before = text[:start].rstrip()
         sentence_start = not before or before[-1] in ".!?:;\"'(\n"
         first, _, rest = name.partition(" ")
-        if sentence_start and first.lower() in STOP | COMMON_OPENERS:
+        if sentence_start and first.lower() in _OPENERS:
             if not rest:
                 continue
             name = rest.strip()
@@ -83,3 +83,4 @@ COMMON_OPENERS = frozenset("""because although about after before during around 
 exactly only mostly mainly it its in on at by for from with to the a an this that these those some many most all
 every each yes no maybe perhaps probably usually often sometimes never always first then next finally also however
 """.split())
+_OPENERS = STOP | COMMON_OPENERS

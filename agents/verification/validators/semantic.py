@@ -64,6 +64,10 @@ def ramp(x: float, bad: float, good: float) -> float:
     return clamp((x - bad) / (good - bad))
 
 
+def mean_ramp(values: list[float], bad: float, good: float) -> float:
+    return clamp(sum(ramp(v, bad, good) for v in values) / len(values))
+
+
 class TopicValidator:
     """Every turn against the topic: the conversation is off topic (veto) when not one of its
     turns comes near it (the best turn's cosine below ``veto_below``)."""
@@ -119,7 +123,7 @@ class RelevanceValidator:
             return unavailable(self.name, str(exc))
         sims = [float(vecs[i] @ vecs[len(users) + i]) for i in range(len(users))]
         off = [i + 1 for i, s in enumerate(sims) if s < self.veto_below]
-        score = clamp(sum(ramp(s, self.veto_below, self.good_at) for s in sims) / len(sims))
+        score = mean_ramp(sims, self.veto_below, self.good_at)
         if off:
             return Judgement(self.name, self.version, score, [Reason(
                 "reply_irrelevant", f"assistant turn(s) {off} do not address the user's turn "
@@ -148,7 +152,7 @@ class CoherenceValidator:
         except Unavailable as exc:
             return unavailable(self.name, str(exc))
         sims = [float(vecs[i] @ vecs[i - 1]) for i in range(1, len(replies))]
-        score = clamp(sum(ramp(s, self.veto_below, self.good_at) for s in sims) / len(sims))
+        score = mean_ramp(sims, self.veto_below, self.good_at)
         if min(sims) < self.veto_below:
             at = sims.index(min(sims)) + 2
             return Judgement(self.name, self.version, score, [Reason(
@@ -196,7 +200,7 @@ class NoveltyValidator:
             added.append(len({w for w in mine if w not in seen}))
             seen |= set(mine)
         restating = [i + 1 for i, n in enumerate(added) if n <= self.min_new]
-        score = clamp(sum(ramp(n, self.min_new, self.good_at) for n in added) / len(added))
+        score = mean_ramp(added, self.min_new, self.good_at)
         if restating:
             return Judgement(self.name, self.version, score, [Reason(
                 "restates", f"assistant turn(s) {restating} add at most {self.min_new} content words to what was "
