@@ -74,6 +74,8 @@ bench: setup
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/bench_e2e.py
 	$(BIN)/python benchmarks/bench_dedup.py
+	$(BIN)/python benchmarks/bench_semdedup.py --set holdout
+	$(BIN)/python benchmarks/bench_ann.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

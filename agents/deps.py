@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from synthstream.agents.dedup.fields import DedupFields
 from synthstream.agents.families import default_fields, default_weights, judged_by_default
 from synthstream.agents.generation.backends.client import ModelClient
+from synthstream.agents.semantic.service import EmbeddingService
 from synthstream.agents.verification.sandbox import Limits, Sandbox
 from synthstream.agents.verification.validators import Validator
 from synthstream.agents.verification.validators.judge import JudgePanel, JudgeValidator, UnreachableJudge
@@ -38,6 +39,7 @@ class DatasetConfig:
     sandbox_limits: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # task -> Limits field -> value
     dedup_fields: Mapping[str, DedupFields] = field(default_factory=dict)  # task -> fields
     dedup_thresholds: tuple[float, float] | None = None  # (ratio, token_sort); None: the worker's
+    dedup_semantic: float | None = None  # the semantic tier's cosine; None: the worker's
     topics: Mapping[str, str] = field(default_factory=dict)  # topic -> description, for the topic validator
     judge_by_default: float = 0.0  # the judge's weight for tasks no spec describes whose family is judged by default
 
@@ -47,7 +49,7 @@ class DatasetConfig:
         gates = spec.gates(judge_by_default if judge is not None else 0.0)
         return cls(spec.dataset.name, spec.targets(), gates, judge, spec.verification.review_fraction,
                    spec.sandbox_limits(), spec.dedup_fields(), (spec.dedup.ratio, spec.dedup.token_sort),
-                   dict(spec.verification.topics))
+                   spec.dedup.semantic, dict(spec.verification.topics))
 
     def gate(self, task: str) -> Mapping[str, float]:
         described = self.gates.get(task)
@@ -87,6 +89,7 @@ class Deps:
     validators: list[Validator] = field(default_factory=list)  # besides each task's own verifier
     bootstrap: str | None = None  # where dedup and bias re-read their topics from (None: nothing to re-read)
     partitions: int = 1  # of the pipeline's topics: verdicts go to partition_for(scope, partitions)
+    embeddings: EmbeddingService | None = None  # the worker's one embedding service (verification and dedup)
 
     def dataset(self, name: str) -> DatasetConfig:
         return self.datasets.get(name) or DatasetConfig(name)

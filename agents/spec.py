@@ -60,6 +60,8 @@ class ModelSpec(_Strict):
 class TaskDedupSpec(_Strict):
     text: list[str] | None = Field(None, min_length=1, description="fields joined and compared fuzzily")
     scope: list[str] | None = Field(None, description="fields that must be equal for two records to be compared")
+    semantic: bool | None = Field(None, description="also drop paraphrases by embedding cosine (default: the "
+                                                    "family's: on for math, dialogue and QA, off for code)")
 
     @field_validator("text", "scope")
     @classmethod
@@ -168,6 +170,9 @@ class DedupSpec(_Strict):
                                                          "normalised texts are near duplicates")
     token_sort: float = Field(90.0, gt=0, le=100, description="the same for fuzz.token_sort_ratio, which catches "
                                                               "reordered words and sentences")
+    semantic: float | None = Field(None, gt=0, le=1, description="embedding cosine at or above which two texts of "
+                                                                 "a scope are paraphrases (default: the worker's, "
+                                                                 "SYNTHSTREAM_WORKER_DEDUP_SEMANTIC_THRESHOLD)")
 
 
 class JudgeSpec(_Strict):
@@ -265,7 +270,8 @@ class Spec(_Strict):
             base = default_fields(t.name)
             over = t.dedup or TaskDedupSpec()
             out[t.name] = DedupFields(tuple(over.text) if over.text else base.text,
-                                      tuple(over.scope) if over.scope is not None else base.scope)
+                                      tuple(over.scope) if over.scope is not None else base.scope,
+                                      over.semantic if over.semantic is not None else base.semantic)
         return out
 
     @property

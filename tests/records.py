@@ -56,7 +56,7 @@ MODEL_GENERATION = dict(GENERATION, samples=["Answer: x = 2", "Answer: 2", "x = 
 LABEL = {"prompt_id": "t-1", "task": "math.linear", "label": "reject", "gate_accepted": True, "quality_score": 1.0,
          "reviewer": "ana", "note": "step 2 divides by the wrong number", "labelled_at": 1_700_000_000_500}
 DEDUP_ENTRY = {"record_id": "e" * 32, "prompt_id": "t-1", "scope": "t\x1fmath linear", "text": "solve for x",
-               "task": "math.linear", "added_at": 1_700_000_000_000}
+               "task": "math.linear", "added_at": 1_700_000_000_000, "embedded": True}
 SAMPLES = {"Prompt": PROMPT, "Generation": MODEL_GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
            "BiasReport": BIAS, "DeadLetter": DEAD, "Outcome": OUTCOME, "ReviewLabel": LABEL,
            "DedupEntry": DEDUP_ENTRY}

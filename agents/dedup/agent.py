@@ -8,7 +8,10 @@ Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, 
 State:    one DedupIndex per assigned partition, replayed from the dedup-index changelog on first
           use and after every rebalance, so it survives restarts and crashes (agents/dedup/store.py);
           a local snapshot per partition every SYNTHSTREAM_WORKER_DEDUP_SNAPSHOT_SECONDS shortens
-          the replay after a restart on the same data dir
+          the replay after a restart on the same data dir. For tasks deduplicated semantically the
+          record's normalised text is embedded (the worker's embedding service) and compared with
+          the scope's kept embeddings (agents/dedup/semantic.py); without a model they are kept on
+          the other tiers and counted in synthstream_dedup_unembedded_total{task}
 Metrics:  synthstream_stage_records_total{stage="dedup"}, synthstream_dedup_hits_total{kind},
           synthstream_dedup_index_records, synthstream_dedup_replay_seconds,
           synthstream_stage_latency_seconds, synthstream_dead_letters_total{stage="dedup"}
@@ -16,6 +19,7 @@ Metrics:  synthstream_stage_records_total{stage="dedup"}, synthstream_dedup_hits
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -25,6 +29,8 @@ from synthstream.agents.deps import Deps
 from synthstream.agents.dedup import core
 from synthstream.agents.dedup.core import DedupParams, Duplicate
 from synthstream.agents.dedup.fields import dedup_route
+from synthstream.agents.dedup.normalize import normalize
+from synthstream.agents.dedup.semantic import SemanticParams
 from synthstream.agents.dedup.store import PartitionedIndex
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
@@ -34,13 +40,30 @@ logger = logging.getLogger(__name__)
 
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     w, m = deps.worker, deps.metrics
-    params = DedupParams(ratio=w.dedup_ratio, token_sort=w.dedup_token_sort, capacity=w.dedup_capacity)
+    params = DedupParams(ratio=w.dedup_ratio, token_sort=w.dedup_token_sort, capacity=w.dedup_capacity,
+                         semantic=SemanticParams(threshold=w.dedup_semantic_threshold))
     snapshots = w.data_dir / "dedup" if w.dedup_snapshot_seconds > 0 else None
-    index = PartitionedIndex(params, deps.bootstrap, deps.names["dedup-index"], deps.serde, snapshots)
+    service = deps.embeddings if w.dedup_semantic else None
+    embed = service.embed if service is not None and service.available else None
+    if w.dedup_semantic and embed is None:
+        logger.warning("dedup: no embedding model (%s); paraphrases are not caught, only exact and near copies "
+                       "(synthstream_dedup_unembedded_total counts the records)",
+                       service.why if service is not None else "no embedding service in this worker")
+    index = PartitionedIndex(params, deps.bootstrap, deps.names["dedup-index"], deps.serde, snapshots, embed=embed)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
         index.mark_stale()  # whatever we are given next may have grown elsewhere meanwhile
+
+    async def embedded(text: str, task: str) -> Any:
+        """The text's embedding off the event loop, or None (counted) when there is no model."""
+        if embed is not None:
+            try:
+                return (await asyncio.to_thread(embed, [text]))[0]
+            except Exception:  # a failing model must not stop dedup: the other tiers still decide
+                logger.exception("dedup: embedding failed; this record is kept on the exact and near tiers only")
+        m.dedup_unembedded.labels(task).inc()
+        return None
 
     async def handle(message: Any) -> None:
         _, verdict = deps.serde.decode(message.value, "Verdict")
@@ -53,10 +76,15 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             m.dedup_replay.observe(replayed.seconds)
             m.dedup_index.set(len(index))
             if replayed.entries or replayed.undecodable:
-                logger.info("dedup: partition %d replayed %d entries (%d undecodable) in %.1fs", message.partition,
-                            replayed.entries, replayed.undecodable, replayed.seconds)
+                logger.info("dedup: partition %d replayed %d entries (%d undecodable, %d without their embedding) "
+                            "in %.1fs", message.partition, replayed.entries, replayed.undecodable,
+                            replayed.unembedded, replayed.seconds)
         route = dedup_route(gen, config.dedup(gen["task"]), deps.partitions)
-        out = core.admit(verdict, index.indexes[message.partition], route, config.dedup_thresholds, deps.clock())
+        vector = None
+        if route.semantic and w.dedup_semantic:
+            vector = await embedded(normalize(route.text), gen["task"])
+        out = core.admit(verdict, index.indexes[message.partition], route, config.dedup_thresholds, deps.clock(),
+                         vector, config.dedup_semantic)
         if out.entry is not None:  # into the changelog before the record goes out
             await sinks.send("dedup-index", out.entry["record_id"], "DedupEntry", out.entry, partition=message.partition)
             m.dedup_index.set(len(index))

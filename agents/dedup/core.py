@@ -1,4 +1,4 @@
-"""Exact and near-duplicate detection: normalise -> exact hash -> MinHash LSH -> rapidfuzz.
+"""Exact, near and semantic duplicates: normalise -> exact hash -> MinHash LSH -> rapidfuzz -> embeddings.
 
 Pure and deterministic: the caller passes records in stream order and the first of a group
 is kept. Each record is compared within its *scope* (a string the caller builds from the
@@ -10,7 +10,11 @@ task's exact-match fields; records of different scopes never match) on its *text
 3. a MinHash signature over character n-grams gives one key per LSH band; records sharing
    a key are candidates, the ones sharing most keys first (at most ``max_candidates``);
 4. a candidate is a near duplicate when rapidfuzz's ``fuzz.ratio`` reaches ``ratio``, or
-   ``fuzz.token_sort_ratio`` reaches ``token_sort`` (reordered words and sentences).
+   ``fuzz.token_sort_ratio`` reaches ``token_sort`` (reordered words and sentences);
+5. when the caller passes the text's embedding (tasks whose dedup is ``semantic``), a kept
+   record of the scope whose embedding's cosine reaches the semantic threshold is a paraphrase
+   (semantic.py); a record kept with an embedding is marked ``embedded``, so a replay knows to
+   recompute it from the normalised text.
 
 The index can forget its oldest records past ``capacity`` and can be rebuilt from its
 entries (``IndexEntry``), which is what the persistent store replays after a restart.
@@ -28,6 +32,7 @@ from rapidfuzz import fuzz
 from synthstream.agents.dedup.fields import Route
 from synthstream.agents.dedup.minhash import LshParams, MinHasher
 from synthstream.agents.dedup.normalize import normalize
+from synthstream.agents.dedup.semantic import DIM, SemanticIndex, SemanticParams
 from synthstream.streams.runtime.records import AcceptedRecord, DedupEntry, Message, Outcome, Verdict, outcome
 
 
@@ -41,6 +46,7 @@ class DedupParams:
     max_candidates: int = 32
     lsh: LshParams = field(default_factory=LshParams)
     capacity: int = 0  # 0 = keep everything
+    semantic: SemanticParams = field(default_factory=SemanticParams)
 
     def __post_init__(self) -> None:
         for name in ("ratio", "token_sort"):
@@ -67,13 +73,14 @@ class Replay:
 @dataclass(frozen=True)
 class Duplicate:
     record_id: str
-    kind: str  # "exact" or "near"
+    kind: str  # "exact", "near" or "semantic"
     of_record: str
-    score: float
+    score: float  # rapidfuzz's 0-100, or for "semantic" the cosine
 
     @property
     def reason(self) -> str:
-        return f"duplicate_{self.kind}: of {self.of_record} (similarity {self.score:.1f})"
+        measure = f"cosine {self.score:.3f}" if self.kind == "semantic" else f"similarity {self.score:.1f}"
+        return f"duplicate_{self.kind}: of {self.of_record} ({measure})"
 
 
 Decision = Unique | Replay | Duplicate
@@ -87,6 +94,7 @@ class IndexEntry:
     prompt_id: str
     scope: str
     norm: str  # normalised text
+    embedded: bool = False  # its embedding is in the semantic tier (recomputed from norm on replay)
 
 
 def record_id(scope: str, norm: str) -> str:
@@ -98,7 +106,7 @@ def scope_hash(scope: str) -> int:
 
 
 class DedupIndex:
-    """In-memory index: ids, normalised texts and LSH buckets of the kept records."""
+    """In-memory index: ids, normalised texts, LSH buckets and embeddings of the kept records."""
 
     def __init__(self, params: DedupParams = DedupParams()) -> None:
         self.params = params
@@ -108,15 +116,21 @@ class DedupIndex:
         self._entries: OrderedDict[int, tuple[IndexEntry, bytes]] = OrderedDict()
         self._buckets: dict[int, int | list[int]] = {}  # band key -> ordinal(s)
         self._next = 0
+        self.semantic = SemanticIndex(params.semantic)
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def check(self, prompt_id: str, text: str, scope: str = "",
-              thresholds: tuple[float, float] | None = None) -> tuple[Decision, IndexEntry | None]:
+    def __contains__(self, record_id: str) -> bool:
+        return record_id in self._by_id
+
+    def check(self, prompt_id: str, text: str, scope: str = "", thresholds: tuple[float, float] | None = None,
+              vector: np.ndarray | None = None, semantic: float | None = None) -> tuple[Decision, IndexEntry | None]:
         """Decide on one candidate. A unique one is remembered and its entry returned (the
         caller persists it); otherwise the entry is None. ``thresholds`` (ratio, token_sort)
-        override the index's for this call (a data set's spec may set its own)."""
+        override the index's for this call (a data set's spec may set its own). ``vector`` is
+        the unit embedding of ``normalize(text)`` for the semantic tier (None: no such tier for
+        this record), ``semantic`` overrides the index's cosine threshold."""
         norm = normalize(text)
         rid = record_id(scope, norm)
         seen = self._by_id.get(rid)
@@ -128,15 +142,20 @@ class DedupIndex:
         near = self._confirm(norm, self._candidates(keys), thresholds or (self.params.ratio, self.params.token_sort))
         if near is not None:
             return Duplicate(rid, "near", near[0], near[1]), None
-        entry = IndexEntry(rid, prompt_id, scope, norm)
-        self._insert(entry, keys)
+        if vector is not None:
+            hit = self.semantic.nearest(scope_hash(scope), vector)
+            if hit is not None and hit[1] >= (semantic if semantic is not None else self.params.semantic.threshold):
+                return Duplicate(rid, "semantic", self._entries[hit[0]][0].record_id, hit[1]), None
+        entry = IndexEntry(rid, prompt_id, scope, norm, vector is not None)
+        self._insert(entry, keys, vector)
         return Unique(rid), entry
 
-    def add(self, entry: IndexEntry) -> None:
-        """Remember a kept record without deciding (rebuilding from the store)."""
+    def add(self, entry: IndexEntry, vector: np.ndarray | None = None) -> None:
+        """Remember a kept record without deciding (rebuilding from the store); ``vector``: its
+        embedding when the entry is ``embedded`` (without one it is only in the other tiers)."""
         if entry.record_id in self._by_id:
             return
-        self._insert(entry, self._keys(entry.scope, entry.norm))
+        self._insert(entry, self._keys(entry.scope, entry.norm), vector if entry.embedded else None)
 
     def entries(self) -> list[IndexEntry]:
         """Kept records, oldest first."""
@@ -147,19 +166,33 @@ class DedupIndex:
         """Records ever added (a change counter for snapshots)."""
         return self._next
 
-    def export(self) -> tuple[list[IndexEntry], np.ndarray]:
-        """The kept records, oldest first, with their band keys (n x bands, uint64)."""
+    def export(self) -> tuple[list[IndexEntry], np.ndarray, np.ndarray, np.ndarray]:
+        """The kept records, oldest first, with their band keys (n x bands, uint64), the rows
+        of those that have an embedding (int64) and those embeddings (float16, rows x 384)."""
+        ordinals = list(self._entries)
         values = list(self._entries.values())
         keys = np.frombuffer(b"".join(k for _, k in values), dtype=np.uint64).reshape(len(values), self.params.lsh.bands)
-        return [e for e, _ in values], keys
+        rows = np.asarray([i for i, o in enumerate(ordinals) if o in self.semantic], dtype=np.int64)
+        vectors = np.asarray([self.semantic.vector(ordinals[i]) for i in rows], dtype=np.float16).reshape(-1, DIM)
+        return [e for e, _ in values], keys, rows, vectors
 
-    def restore(self, entries: list[IndexEntry], keys: np.ndarray) -> None:
-        """Add exported records back with their keys (no signatures to compute)."""
+    def restore(self, entries: list[IndexEntry], keys: np.ndarray, rows: np.ndarray | None = None,
+                vectors: np.ndarray | None = None) -> None:
+        """Add exported records back with their keys and embeddings (nothing to compute)."""
         if keys.shape != (len(entries), self.params.lsh.bands):
             raise ValueError(f"keys of shape {keys.shape} do not fit {len(entries)} entries x {self.params.lsh.bands} bands")
-        for entry, row in zip(entries, keys.tolist()):
+        rows = np.zeros(0, dtype=np.int64) if rows is None else rows
+        if len(rows) and (vectors is None or vectors.shape != (len(rows), DIM)):
+            raise ValueError(f"{len(rows)} embedded rows need a {len(rows)} x {DIM} array of vectors")
+        vector_of = dict(zip(rows.tolist(), vectors)) if len(rows) else {}
+        embedded = []
+        for i, (entry, row) in enumerate(zip(entries, keys.tolist())):
             if entry.record_id not in self._by_id:
                 self._insert(entry, row)
+                if i in vector_of:
+                    embedded.append((scope_hash(entry.scope), self._next - 1, vector_of[i]))
+        # the embeddings in one bulk insert per scope (what capacity evicted meanwhile stays out)
+        self.semantic.extend([item for item in embedded if item[1] in self._entries])
 
     def _keys(self, scope: str, norm: str) -> list[int]:
         return self.hasher.band_keys(self.hasher.signature(norm), scope_hash(scope))
@@ -190,11 +223,13 @@ class DedupIndex:
                 best = (other.record_id, score)
         return best
 
-    def _insert(self, entry: IndexEntry, keys: list[int]) -> None:
+    def _insert(self, entry: IndexEntry, keys: list[int], vector: np.ndarray | None = None) -> None:
         ordinal = self._next
         self._next += 1
         self._by_id[entry.record_id] = ordinal
         self._entries[ordinal] = (entry, np.asarray(keys, dtype=np.uint64).tobytes())
+        if vector is not None:
+            self.semantic.add(scope_hash(entry.scope), ordinal, vector)
         buckets = self._buckets
         for key in keys:
             slot = buckets.get(key)
@@ -210,6 +245,7 @@ class DedupIndex:
     def _evict(self) -> None:
         ordinal, (entry, blob) = self._entries.popitem(last=False)
         del self._by_id[entry.record_id]
+        self.semantic.remove(ordinal)
         for key in np.frombuffer(blob, dtype=np.uint64).tolist():
             slot = self._buckets[key]
             if isinstance(slot, int):
@@ -253,16 +289,17 @@ def accepted_record(verdict: Verdict, record_id: str, accepted_at: int) -> Accep
 
 def dedup_entry(entry: IndexEntry, task: str, added_at: int) -> DedupEntry:
     return DedupEntry(record_id=entry.record_id, prompt_id=entry.prompt_id, scope=entry.scope, text=entry.norm,
-                      task=task, added_at=added_at)
+                      task=task, added_at=added_at, embedded=entry.embedded)
 
 
 def admit(verdict: Verdict, index: DedupIndex, route: Route, thresholds: tuple[float, float] | None,
-          now_ms: int) -> Admitted:
+          now_ms: int, vector: np.ndarray | None = None, semantic: float | None = None) -> Admitted:
     """Decide on an accepted verdict: a new record (with its changelog entry), a redelivery of one
-    already kept (the same id again), or a duplicate of another."""
+    already kept (the same id again), or a duplicate of another. ``vector``: the embedding of
+    the route's normalised text, for tasks deduplicated semantically."""
     gen = verdict["generation"]
     pid, task = gen["prompt_id"], gen["task"]
-    decision, entry = index.check(pid, route.text, route.scope, thresholds)
+    decision, entry = index.check(pid, route.text, route.scope, thresholds, vector, semantic)
     changelog = dedup_entry(entry, task, now_ms) if entry is not None else None
     if isinstance(decision, Duplicate):
         return Admitted(decision, None, changelog,

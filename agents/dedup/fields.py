@@ -5,7 +5,9 @@ for two records to be compared at all (plus the data set: data sets never dedup 
 Each task family's defaults (agents/families/) keep apart what differs in substance while its wording is close: two math
 problems with another equation or answer, two code samples for another function, two QA pairs
 on another passage, two dialogues on another topic or in another style. A spec overrides them
-per task (``tasks[].dedup``).
+per task (``tasks[].dedup``). A task whose dedup is ``semantic`` also has its text's embedding
+compared within the scope (the third tier, semantic.py): on for the families whose text is prose
+(math problems, dialogues, QA pairs), off for code, which a sentence model does not read.
 
 Field paths name a generation's parts: ``problem``, ``response``, ``answer``, ``equation``,
 ``messages`` (the whole conversation), ``task``, ``code.prompt``, ``code.completion``,
@@ -34,6 +36,7 @@ def known_field(path: str) -> bool:
 class DedupFields:
     text: tuple[str, ...]
     scope: tuple[str, ...]
+    semantic: bool = False  # paraphrases by embedding too
 
     def __post_init__(self) -> None:
         bad = [p for p in (*self.text, *self.scope) if not known_field(p)]
@@ -74,10 +77,11 @@ class Route:
     text: str  # what is compared fuzzily
     scope: str  # what must be equal for two records to be compared
     partition: int  # where every candidate of the scope meets (the verdict's partition, the index's)
+    semantic: bool = False  # compare the text's embedding too
 
 
 def dedup_route(gen: dict[str, Any], fields: DedupFields, partitions: int) -> Route:
     """The one place that decides what dedup compares and where: verification sends the verdict
     to ``partition``, and dedup checks ``text`` within ``scope`` in that partition's index."""
     scope = scope_of(gen, fields)
-    return Route(text_of(gen, fields), scope, partition_for(scope, partitions))
+    return Route(text_of(gen, fields), scope, partition_for(scope, partitions), fields.semantic)

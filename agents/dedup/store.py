@@ -11,6 +11,8 @@ workers share the index without two of them deciding on one scope.
 Replaying costs a Kafka fetch, an Avro decode and a signature per entry (docs/BENCHMARKS.md:
 about 8,000 entries/s), so each worker also keeps a local snapshot per partition (snapshot.py):
 after a restart on the same data dir it loads the snapshot and replays only the log's tail.
+Entries in the semantic tier (``embedded``) are re-embedded from their text on replay, in
+batches; a snapshot stores their vectors, so a restart from one embeds only the tail.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ logger = logging.getLogger(__name__)
 
 
 def from_record(record: dict[str, Any]) -> IndexEntry:
-    return IndexEntry(record["record_id"], record["prompt_id"], record["scope"], record["text"])
+    return IndexEntry(record["record_id"], record["prompt_id"], record["scope"], record["text"],
+                      bool(record.get("embedded", False)))
 
 
 @dataclass
 class Replayed:
     entries: int = 0
     undecodable: int = 0
+    unembedded: int = 0  # embedded entries replayed without their vector (no model): not in the semantic tier
     next_offset: int = 0
     seconds: float = 0.0
 
@@ -74,11 +78,16 @@ def end_offset(bootstrap: str, topic: str, partition: int) -> int:
 
 class PartitionedIndex:
     """One DedupIndex per owned partition, each caught up from the changelog before use (from
-    its local snapshot's offset when there is one)."""
+    its local snapshot's offset when there is one). ``embed`` (texts -> unit vectors, or None when
+    there is no model) recomputes the semantic tier's vectors of replayed entries."""
+
+    REPLAY_BATCH = 256
 
     def __init__(self, params: DedupParams, bootstrap: str | None, topic: str, serde: Any,
-                 snapshot_dir: Path | None = None, end_of: Callable[[int], int] | None = None) -> None:
+                 snapshot_dir: Path | None = None, end_of: Callable[[int], int] | None = None,
+                 embed: Callable[[list[str]], Any] | None = None) -> None:
         self.params, self.bootstrap, self.topic, self.serde = params, bootstrap, topic, serde
+        self.embed = embed
         self.snapshot_dir = snapshot_dir
         # partition -> the changelog's end offset (the broker's, unless a test gives its own)
         self.end_of = end_of or (lambda p: end_offset(bootstrap, topic, p) if bootstrap is not None else 0)
@@ -105,20 +114,20 @@ class PartitionedIndex:
         """Owned partitions with records added since their last snapshot."""
         return [p for p, index in self.indexes.items() if index.added != self.snapshotted.get(p, 0)]
 
-    def export(self, partition: int) -> tuple[list[IndexEntry], Any, int]:
-        """What a snapshot of the partition holds right now (call on the thread that mutates it)."""
+    def export(self, partition: int) -> tuple[tuple[Any, ...], int]:
+        """What a snapshot of the partition holds right now (call on the thread that mutates it):
+        the index's export (entries, keys, embedded rows, vectors) and its change counter."""
         index = self.indexes[partition]
-        entries, keys = index.export()
-        return entries, keys, index.added
+        return index.export(), index.added
 
-    def write_snapshot(self, partition: int, exported: tuple[list[IndexEntry], Any, int], read_to: int) -> None:
+    def write_snapshot(self, partition: int, exported: tuple[tuple[Any, ...], int], read_to: int) -> None:
         """Blocking. ``read_to`` must be a changelog end offset read before the export was taken
         (every entry below it was in the index then, as records enter it before they are sent)."""
         path = self.snapshot_path(partition)
         if path is None:
             return
-        entries, keys, added = exported
-        snapshot.write(path, entries, keys, read_to, self.params.lsh)
+        (entries, keys, rows, vectors), added = exported
+        snapshot.write(path, entries, keys, read_to, self.params.lsh, rows, vectors)
         self.snapshotted[partition] = added
 
     def _restore(self, partition: int) -> DedupIndex:
@@ -132,7 +141,7 @@ class PartitionedIndex:
                                "replaying the log instead", path, snap.read_to, end)
                 snap = None
         if snap is not None:
-            index.restore(snap.entries, snap.keys)
+            index.restore(snap.entries, snap.keys, snap.rows, snap.vectors)
             self.read_to[partition] = snap.read_to
             self.snapshotted[partition] = index.added
             logger.info("dedup: partition %d restored %d records from %s", partition, len(index), path)
@@ -144,14 +153,39 @@ class PartitionedIndex:
             self.indexes[partition] = self._restore(partition)
         index = self.indexes[partition]
         stats: dict[int, Replayed] = {}
+        unembedded = 0
         if self.bootstrap is not None:
+            batch: list[IndexEntry] = []
             for _, entry in read_changelog(self.bootstrap, self.topic, self.serde, [partition],
                                            {partition: self.read_to.get(partition, 0)}, stats=stats):
-                index.add(entry)
+                batch.append(entry)
+                if len(batch) >= self.REPLAY_BATCH:
+                    unembedded += self._add_all(index, batch)
+                    batch = []
+            unembedded += self._add_all(index, batch)
         done = stats.get(partition, Replayed(next_offset=self.read_to.get(partition, 0)))
+        done.unembedded = unembedded
         self.read_to[partition] = done.next_offset
         self.stale.discard(partition)
         return done
+
+    def _add_all(self, index: DedupIndex, entries: list[IndexEntry]) -> int:
+        """Add replayed entries in order, embedding those of the semantic tier in one batch;
+        how many of those had to go in without a vector."""
+        todo: dict[str, str] = {}  # record id -> text, for the entries not in the index yet
+        for entry in entries:
+            if entry.embedded and entry.record_id not in index:
+                todo.setdefault(entry.record_id, entry.norm)
+        vectors: dict[str, Any] = {}
+        if todo and self.embed is not None:
+            try:
+                vectors = dict(zip(todo, self.embed(list(todo.values()))))
+            except Exception as exc:  # the model's absence or failure: the other tiers still work
+                logger.warning("dedup replay: cannot embed %d entries (%s); they are not in the semantic tier",
+                               len(todo), exc)
+        for entry in entries:
+            index.add(entry, vectors.get(entry.record_id))
+        return len(todo) - len(vectors)
 
     # -- the asynchronous side the agent calls (the blocking work runs in threads) ----------------
     async def ensure_ready(self, partition: int) -> Replayed | None:
@@ -182,5 +216,5 @@ class PartitionedIndex:
                 exported = self.export(partition)  # on the loop: no record is added meanwhile
                 started = time.perf_counter()
                 await asyncio.to_thread(self.write_snapshot, partition, exported, end)
-                done.append((partition, len(exported[0]), end, time.perf_counter() - started))
+                done.append((partition, len(exported[0][0]), end, time.perf_counter() - started))
         return done

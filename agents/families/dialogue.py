@@ -22,7 +22,7 @@ FAMILY = TaskFamily(
     gate_weights={"task": 0.6, "style": 0.2, "diversity": 0.2, "factual": 0.2, "topic": 0.05, "relevance": 0.05,
                   "coherence": 0.05, "novelty": 0.05, "triviality": 0.05, "roles": 0.05},
     # the same words on another topic or in another style are another conversation
-    dedup=DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style")),
+    dedup=DedupFields(("messages",), ("task", "dimensions.topic", "dimensions.style"), semantic=True),
     rubric=Rubric((
         Criterion("on_topic", "Is the conversation about the topic {topic}?"),
         Criterion("answers", "Does every assistant turn answer what the user asked just before it?"),

@@ -39,7 +39,7 @@ FAMILY = TaskFamily(
     verifier=checks.MATH_VERIFIER,
     gate_weights={"task": 1.0},
     # another equation or answer is another problem, however alike the wording
-    dedup=DedupFields(("problem",), ("task", "equation", "answer")),
+    dedup=DedupFields(("problem",), ("task", "equation", "answer"), semantic=True),
     # the answer is checked exactly; a judge (when the spec weighs one) grades the explanation
     rubric=Rubric((
         Criterion("explanation", "Does the working explain each step clearly, without filler or skipped steps?"),

@@ -20,7 +20,8 @@ FAMILY = TaskFamily(
     gate_weights={"task": 0.7, "factual": 0.3, "answer_type": 0.05, "answer_support": 0.05, "answer_complete": 0.05,
                   "answer_relevance": 0.05},
     # the same question on another passage is another record
-    dedup=DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk")),
+    dedup=DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk"),
+                      semantic=True),
     rubric=Rubric((
         Criterion("correct", "Is the answer a correct answer to the question, according to the passage?"),
         Criterion("supported", "Is everything the answer states supported by the passage, with nothing added?"),

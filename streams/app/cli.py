@@ -456,15 +456,33 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
                                        "reason (default: OUT with .rejects.jsonl)"),
           ratio: float = typer.Option(90.0, "--ratio", min=1, max=100, help="fuzz.ratio of a near duplicate"),
           token_sort: float = typer.Option(90.0, "--token-sort", min=1, max=100,
-                                           help="fuzz.token_sort_ratio of a near duplicate (reordered words)")) -> None:
+                                           help="fuzz.token_sort_ratio of a near duplicate (reordered words)"),
+          semantic: bool = typer.Option(False, "--semantic", help="also drop paraphrases: lines whose sentence "
+                                        "embeddings (all-MiniLM-L6-v2, on CPU) are this close to a kept line's"),
+          semantic_threshold: float = typer.Option(None, "--semantic-threshold", min=0.01, max=1.0,
+                                                   help="cosine of a paraphrase (default: the pipeline's, "
+                                                   "SYNTHSTREAM_WORKER_DEDUP_SEMANTIC_THRESHOLD)")) -> None:
     """Drop exact and near duplicates from a JSONL file (the first of each group is kept), with
-    the pipeline's dedup core; optionally against the live index too (cross-run dedup)."""
+    the pipeline's dedup core, and with --semantic paraphrases too; optionally against the live
+    index as well (cross-run dedup)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from synthstream.agents.dedup.core import DedupIndex, DedupParams
     from synthstream.agents.dedup.jsonl import Summary, dedup_lines
+    from synthstream.agents.dedup.semantic import SemanticParams
 
-    params = DedupParams(ratio=ratio, token_sort=token_sort)
+    settings = _settings()
+    embed = None
+    if semantic:
+        from synthstream.streams.app.worker import make_embeddings
+
+        service = make_embeddings(settings.verify)
+        if not service.available:
+            _fail(ConfigError(f"--semantic needs the embedding model, which did not load: {service.why}. "
+                              "Reinstall synthstream (`make setup`) or set SYNTHSTREAM_VERIFY_SEMANTIC_MODEL_PATH."))
+        embed = service.embed
+    params = DedupParams(ratio=ratio, token_sort=token_sort, semantic=SemanticParams(
+        threshold=semantic_threshold or settings.worker.dedup_semantic_threshold))
     rejects = rejects or out.with_name(out.name.removesuffix(".jsonl") + ".rejects.jsonl")
     if input_path.resolve() in (out.resolve(), rejects.resolve()):
         _fail(ConfigError(f"--in {input_path} would be overwritten: choose another --out or --rejects"))
@@ -475,7 +493,7 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
         _fail(ConfigError(f"cannot read {input_path}: {exc.strerror}"))
     index, live = DedupIndex(params), {}
     if against_index:
-        index, live = _live_index(params)
+        index, live = _live_index(params, embed)
     columns = (TextColumn("[bold]dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                TimeElapsedColumn())
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -486,10 +504,10 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
         task = bar.add_task("dedup", total=total, detail="")
 
         def progress(s: Summary) -> None:
-            if s.lines % 500 == 0 or s.lines == total:
+            if s.lines % (64 if semantic else 500) == 0 or s.lines == total:
                 bar.update(task, completed=s.lines, detail=f"kept {s.kept}, dropped {sum(s.dropped.values())}")
 
-        summary = dedup_lines(src, text_field, kept, rej, index, live, progress)
+        summary = dedup_lines(src, text_field, kept, rej, index, live, progress, embed)
     dropped = sum(summary.dropped.values())
     why = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(summary.dropped.items())) or "none"
     console.print(f"{summary.lines} lines: kept {summary.kept}, dropped {dropped} duplicates ({why})"
@@ -501,7 +519,7 @@ def dedup(input_path: Path = typer.Option(..., "--in", help="JSONL data set to d
         console.print(f"every dropped or invalid line, with its reason: {rejects}")
 
 
-def _live_index(params: Any) -> tuple[Any, dict[str, str]]:
+def _live_index(params: Any, embed: Any = None) -> tuple[Any, dict[str, str]]:
     """``dedup --against-index``: the live records' index, or a clear error when it cannot be read."""
     from synthstream.agents.dedup.jsonl import live_index
     from synthstream.agents.dedup.store import read_changelog
@@ -518,7 +536,7 @@ def _live_index(params: Any) -> tuple[Any, dict[str, str]]:
         entries = list(e for _, e in read_changelog(kafka.bootstrap_servers, topic, schema_registry()))
     except Exception as exc:  # kafka-python raises many kinds; all mean the same thing here
         _fail(ConfigError(f"cannot read the live index {topic} at {kafka.bootstrap_servers}: {exc}"))
-    return live_index(entries, params)
+    return live_index(entries, params, embed)
 
 
 @app.command("metrics-doc")

@@ -63,11 +63,13 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     if judges:
         logger.info("LLM judge for data set(s) %s", ", ".join(sorted(judges)))
     datasets = {s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name), by_default) for s in specs}
+    embeddings = make_embeddings(sandbox_settings, metrics) if {"verification", "dedup"} & set(stages) else None
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker, datasets=datasets,
-                validators=make_validators(sandbox_settings, datasets, metrics) if "verification" in stages else [],
+                validators=make_validators(sandbox_settings, datasets, metrics, embeddings)
+                if "verification" in stages else [],
                 bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
                 model_client=client, generation_concurrency=llm.max_concurrency,
-                sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None)
+                sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None, embeddings=embeddings)
     if {"verification", "dedup"} & set(stages):
         from synthstream.streams.runtime.topics import check_dedup_partitions
 
@@ -140,11 +142,9 @@ def judge_unreachable(url: str, api_key: str, timeout_s: float = 5.0) -> str | N
         return f"{type(exc).__name__}: {exc}"
 
 
-def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetConfig] | None = None,
-                    metrics: Metrics | None = None) -> list[Validator]:
-    """The validators besides each task's own verifier; the knowledge base is read and the
-    embedding model loaded once, here (one embedding service per worker)."""
-    kb = load_kb(settings.knowledge_base) if settings.knowledge_base else load_kb()
+def make_embeddings(settings: SandboxSettings, metrics: Metrics | None = None) -> semantic.EmbeddingService:
+    """The worker's one embedding service (the model loaded once, for the semantic validators
+    and the semantic dedup tier alike)."""
     def on_embed(hits: int, computed: int) -> None:
         if metrics is not None:
             metrics.embeddings.labels("cache").inc(hits)
@@ -153,6 +153,15 @@ def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetCon
                              settings.semantic_threads, settings.semantic_batch, settings.semantic_cache, on_embed)
     if metrics is not None:
         metrics.semantic_model.set(1 if service.available else 0)
+    return service
+
+
+def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetConfig] | None = None,
+                    metrics: Metrics | None = None, service: semantic.EmbeddingService | None = None) -> list[Validator]:
+    """The validators besides each task's own verifier; the knowledge base is read here, and the
+    embedding model loaded here unless the worker's service is given."""
+    kb = load_kb(settings.knowledge_base) if settings.knowledge_base else load_kb()
+    service = service if service is not None else make_embeddings(settings, metrics)
     known = datasets or {}
 
     def topics_for(dataset: str) -> Mapping[str, str]:

@@ -9,7 +9,7 @@ from synthstream.streams.runtime.errors import ConfigError
 OUTCOMES = {
     "generation": ("generated",),
     "verification": ("accepted", "rejected"),
-    "dedup": ("accepted", "duplicate_exact", "duplicate_near", "replayed"),
+    "dedup": ("accepted", "duplicate_exact", "duplicate_near", "duplicate_semantic", "replayed"),
     "bias": ("observed", "replayed", "redelivered"),  # replayed: re-read after a restart; redelivered: already reported
     "review": ("labelled",),
 }
@@ -45,7 +45,12 @@ class Metrics:
             "synthstream_dedup_index_records", "Records held in this worker's dedup index (its partitions).",
             registry=registry)
         self.dedup_hits = Counter(
-            "synthstream_dedup_hits", "Duplicates dedup dropped, by kind (exact, near).", ["kind"], registry=registry)
+            "synthstream_dedup_hits", "Duplicates dedup dropped, by kind (exact, near, semantic).", ["kind"],
+            registry=registry)
+        self.dedup_unembedded = Counter(
+            "synthstream_dedup_unembedded", "Records of a task deduplicated semantically that were kept without "
+            "the semantic tier (no embedding model in this worker, or it failed), per task.", ["task"],
+            registry=registry)
         self.dedup_replay = Histogram(
             "synthstream_dedup_replay_seconds", "Time to replay one partition of the dedup-index changelog.",
             buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0), registry=registry)
@@ -145,7 +150,7 @@ class Metrics:
                 self.dead_letters.labels(stage, reason)
         for task in tasks:
             self.quality.labels(task)
-        for kind in ("exact", "near"):
+        for kind in ("exact", "near", "semantic"):
             self.dedup_hits.labels(kind)
         for closed_by in ("count", "time", "idle", "rebalance"):
             self.bias_windows.labels(closed_by)

@@ -162,6 +162,7 @@ class DedupEntry(TypedDict):
     text: str
     task: str
     added_at: int
+    embedded: bool  # False in entries written before the semantic tier (the schema default)
 
 
 class DimensionReport(TypedDict):

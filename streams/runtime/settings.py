@@ -80,6 +80,10 @@ class WorkerSettings(BaseSettings):
                                           "replays the whole changelog)")
     dedup_ratio: float = Field(90.0, gt=0, le=100, description="fuzz.ratio for a near duplicate when no spec sets it")
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
+    dedup_semantic: bool = Field(True, description="the semantic tier: drop paraphrases by embedding cosine for "
+                                 "the tasks whose dedup is semantic (the model: SYNTHSTREAM_VERIFY_SEMANTIC_*)")
+    dedup_semantic_threshold: float = Field(0.84, gt=0, le=1, description="embedding cosine of a paraphrase "
+                                            "when no spec sets it (docs/BENCHMARKS.md has the measurement)")
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "
                                      "answering (a crash) before its partitions move to the others")
     lag_interval_s: float = Field(10.0, gt=0, description="how often the worker measures its group's consumer lag")

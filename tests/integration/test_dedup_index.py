@@ -4,7 +4,9 @@ Verdicts are published the way verification publishes them (on the partition of 
 scope). A first dedup worker accepts originals, snapshots its partitions and is killed with
 SIGKILL; two new processes (one on the dead worker's data dir, so it starts from its snapshots,
 one on a fresh one) then share the partitions, catch up from the changelog, and must catch
-near duplicates of what the dead one accepted, in every partition. The JSONL command
+near duplicates and paraphrases of what the dead one accepted, in every partition (the
+paraphrases through the embeddings restored from the snapshot or re-embedded on replay, with
+the real model). The JSONL command
 then deduplicates a file against the same live index.
 """
 
@@ -41,6 +43,16 @@ def verdict(i: int, prompt_id: str, wording: str) -> dict:
     gen = dict(GENERATION, prompt_id=prompt_id, problem=problem, equation=f"2*x + {i} = {4 + i}", answer="2",
                lineage=dict(GENERATION["lineage"], dataset="dedup-it"))
     return dict(VERDICT, prompt_id=prompt_id, generation=gen)
+
+
+def paraphrase(i: int, prompt_id: str) -> dict:
+    """The same problem as ``verdict(i, ...)`` in other words: fuzz.ratio about 53, so only the
+    semantic tier (embedding cosine about 0.9) can tell."""
+    v = verdict(i, prompt_id, "")
+    v["generation"]["problem"] = (f"Two crates of pears plus {i} single pears come to {4 + i} pears at the "
+                                  f"{PLACES[i % 8]} (site {i}). If every crate contains x pears, what is x? "
+                                  f"Use 2*x + {i} = {4 + i}.")
+    return v
 
 
 def publish(producer, names, serde, verdicts: list[dict], partitions: int = 4) -> list[str]:
@@ -85,21 +97,24 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
         near = publish(producer, names, serde, [verdict(i, f"n{i}", "Work it out step by step, please!")
                                                 for i in range(24)])
         fresh = publish(producer, names, serde, [verdict(100 + i, f"f{i}", "Work it out.") for i in range(4)])
-        pending = set(near) | set(fresh)
+        reworded = publish(producer, names, serde, [paraphrase(i, f"r{i}") for i in range(0, 24, 3)])
+        pending = set(near) | set(fresh) | set(reworded)
         logs = lambda: "\n".join(p.log_path.read_text()[-2000:] for p in (a, b))  # noqa: E731
         assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
             f"no outcome for {sorted(pending)}; logs:\n{logs()}"
     finally:
         producer.close()
         watcher.close()
-    missed = {p: watcher.outcomes[p] for p in near if watcher.outcomes[p] != "DUPLICATE"}
-    assert not missed, f"near duplicates accepted after the restart: {missed}\n{logs()}"
+    missed = {p: watcher.outcomes[p] for p in near + reworded if watcher.outcomes[p] != "DUPLICATE"}
+    assert not missed, f"near duplicates or paraphrases accepted after the restart: {missed}\n{logs()}"
     assert all(watcher.outcomes[p] == "ACCEPTED" for p in fresh)
     # the two new workers rebuilt their partitions from the changelog and hold all of it between them
     metrics = [scrape(port) for port in ports]
     assert all(metric(m, "synthstream_dedup_replay_seconds_count") >= 1 for m in metrics)
     assert sum(metric(m, "synthstream_dedup_index_records") for m in metrics) == 28
     assert sum(metric(m, "synthstream_dedup_hits_total", kind="near") for m in metrics) == 24
+    assert sum(metric(m, "synthstream_dedup_hits_total", kind="semantic") for m in metrics) == 8
+    assert sum(metric(m, "synthstream_dedup_unembedded_total", task="math.linear") for m in metrics) == 0
 
     # the same live index, from the command line
     lines = [{"id": "old", "text": verdict(3, "x", "Please work it out step by step.")["generation"]["problem"]},

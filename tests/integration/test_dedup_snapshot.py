@@ -45,3 +45,51 @@ def test_restore_from_the_snapshot_then_replay_the_tail(names, bootstrap, tmp_pa
     first.write_snapshot(1, first.export(1), 10_000)
     third = PartitionedIndex(DedupParams(), bootstrap, topic, serde, tmp_path)
     assert third.catch_up(1).entries == 40 and len(third) == 40
+
+
+def test_the_semantic_tier_is_rebuilt_from_the_changelog_and_then_from_a_snapshot(names, bootstrap, tmp_path):
+    """Embedded entries carry no vector on Kafka: a replay re-embeds their text (the real model,
+    in batches), a snapshot stores the vectors (nothing re-embedded), and a worker without a
+    model replays them into the other tiers only and says how many."""
+    from synthstream.agents.dedup.core import DedupIndex, Duplicate
+    from synthstream.agents.dedup.normalize import normalize
+    from synthstream.agents.semantic import start
+
+    service = start()
+    assert service.available, service.why
+    calls: list[int] = []
+
+    def embed(texts: list[str]):
+        calls.append(len(texts))
+        return service.embed(texts)
+
+    originals = ["How many legs does a spider have?\nA spider has eight legs.",
+                 "What is the boiling point of water at sea level?\nWater boils at 100 degrees Celsius at sea level."]
+    paraphrases = ["A spider has how many legs?\nSpiders walk on eight legs.",
+                   "At sea level, at what temperature does water start to boil?\nIt boils once it reaches 100 degrees "
+                   "Celsius."]
+    made = DedupIndex()
+    kept = [made.check(f"o{i}", t, "s", vector=service.embed([normalize(t)])[0])[1] for i, t in enumerate(originals)]
+    topic, serde = names["dedup-index"], registry()
+    write(bootstrap, topic, kept + [entry(i) for i in range(3)])  # two embedded, three not
+
+    def caught(index: PartitionedIndex) -> list[str]:
+        vectors = service.embed([normalize(p) for p in paraphrases])
+        return [d.kind if isinstance(d, Duplicate) else "kept"
+                for d, _ in (index.indexes[1].check(f"q{i}", p, "s", vector=v)
+                             for i, (p, v) in enumerate(zip(paraphrases, vectors)))]
+
+    replayed = PartitionedIndex(DedupParams(), bootstrap, topic, serde, tmp_path, embed=embed)
+    done = replayed.catch_up(1)
+    assert done.entries == 5 and done.unembedded == 0 and calls == [2]  # one batch, the embedded ones only
+    replayed.write_snapshot(1, replayed.export(1), end_offset(bootstrap, topic, 1))
+    assert caught(replayed) == ["semantic", "semantic"]
+
+    calls.clear()
+    restored = PartitionedIndex(DedupParams(), bootstrap, topic, serde, tmp_path, embed=embed)
+    assert restored.catch_up(1).entries == 0 and calls == []  # all from the snapshot, vectors included
+    assert caught(restored) == ["semantic", "semantic"]
+
+    blind = PartitionedIndex(DedupParams(), bootstrap, topic, serde, None, embed=None)
+    assert blind.catch_up(1).unembedded == 2 and len(blind) == 5
+    assert caught(blind) == ["kept", "kept"]

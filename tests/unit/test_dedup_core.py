@@ -156,7 +156,7 @@ def test_a_snapshot_restores_the_same_index_and_refuses_what_it_cannot_use(tmp_p
     first = DedupIndex()
     for i, t in enumerate(texts):
         first.check(f"p{i}", t, "k" if i % 2 else "j")
-    entries, keys = first.export()
+    entries, keys, _, _ = first.export()
     path = tmp_path / "part-0.npz"
     snapshot.write(path, entries, keys, 123, first.params.lsh)
     snap = snapshot.read(path, first.params.lsh)

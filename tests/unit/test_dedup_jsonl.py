@@ -80,3 +80,44 @@ def test_kept_lines_keep_their_bytes_and_line_endings():
     assert (summary.kept, dict(summary.dropped)) == (2, {"exact": 1})  # same once normalised
     assert kept.getvalue() == ('{"text": "first line of a windows file"}\r\n'
                                '{"text": "another, different one entirely"}\n')  # the last line gets its newline
+
+
+def test_semantic_drops_paraphrases_and_keeps_look_alikes_with_the_real_model(tmp_path):
+    """--semantic: all-MiniLM-L6-v2 (from its PyPI package) embeds every line; a reworded QA pair
+    (cosine about 0.93) goes, one about another animal or another point (about 0.65-0.72) stays,
+    and exact and near copies are still the other tiers' (decided first)."""
+    spider = "How many legs does a spider have?\nA spider has eight legs."
+    water = "What is the boiling point of water at sea level?\nWater boils at 100 degrees Celsius at sea level."
+    texts = [spider, "A spider has how many legs?\nSpiders walk on eight legs.",
+             "How many legs does an ant have?\nAn ant has six legs.", water,
+             "At sea level, at what temperature does water start to boil?\nIt boils once it reaches 100 degrees Celsius.",
+             "What is the freezing point of water at sea level?\nWater freezes at 0 degrees Celsius at sea level.",
+             spider.upper()]
+    src = tmp_path / "qa.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    plain = run("--in", str(src), "--out", str(tmp_path / "plain.jsonl"))
+    assert plain.returncode == 0, plain.stderr
+    assert [json.loads(x)["id"] for x in (tmp_path / "plain.jsonl").read_text().splitlines()] == [0, 1, 2, 3, 4, 5]
+    done = run("--in", str(src), "--out", str(tmp_path / "kept.jsonl"), "--semantic")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(x)["id"] for x in (tmp_path / "kept.jsonl").read_text().splitlines()] == [0, 2, 3, 5]
+    rejects = [json.loads(x) for x in (tmp_path / "kept.rejects.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["dropped"], r.get("of_line")) for r in rejects] == [
+        (2, "duplicate_semantic", 1), (5, "duplicate_semantic", 4), (7, "duplicate_exact", 1)]
+    assert all(0.84 <= r["cosine"] < 1 for r in rejects[:2])
+    assert "kept 4, dropped 3 duplicates (1 exact, 2 semantic)" in done.stdout + done.stderr
+    strict = run("--in", str(src), "--out", str(tmp_path / "strict.jsonl"), "--semantic", "--semantic-threshold", "0.99")
+    assert strict.returncode == 0 and len((tmp_path / "strict.jsonl").read_text().splitlines()) == 6
+
+
+def test_semantic_without_the_model_is_a_clear_error(tmp_path):
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps({"text": "anything"}) + "\n")
+    done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "dedup", "--in", str(src), "--out",
+                           str(tmp_path / "b.jsonl"), "--semantic"], capture_output=True, text=True, timeout=120,
+                          env={"COLUMNS": "200", "PATH": "/usr/bin:/bin",
+                               "SYNTHSTREAM_VERIFY_SEMANTIC_MODEL_PATH": str(tmp_path / "missing.onnx")})
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 1
+    assert "--semantic needs the embedding model" in said and "missing.onnx does not exist" in said
+    assert not (tmp_path / "b.jsonl").exists()

@@ -166,6 +166,22 @@ def test_old_bias_reports_decode_with_the_text_statistics_defaulted(reg):
                                                                                             dict(written, **added))
 
 
+def test_old_dedup_entries_decode_as_not_embedded(reg):
+    """Changelog entries written before the semantic tier replay without an embedding."""
+    import io
+
+    from fastavro import schemaless_writer
+
+    from tests.records import DEDUP_ENTRY
+
+    old = next(o for o in reg.historical() if o.name == "DedupEntry" and o.fingerprint.hex() == "e66b59a383c11dd6")
+    written = {k: v for k, v in DEDUP_ENTRY.items() if k != "embedded"}
+    buf = io.BytesIO()
+    schemaless_writer(buf, old.parsed, written)
+    assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), "DedupEntry") == ("DedupEntry",
+                                                                                   dict(written, embedded=False))
+
+
 def test_a_changed_schema_keeps_its_previous_version():
     """When this fails, a schema changed: copy the previous version's canonical form into
     schemas/history/<Name>.<old fingerprint>.avsc (so data already written stays readable) and

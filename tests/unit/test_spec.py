@@ -187,3 +187,20 @@ def test_dedup_fields_default_per_family_and_a_task_can_override_them():
     data["tasks"][0]["dedup"] = {"text": ["problme"]}
     with pytest.raises(ConfigError, match="unknown field"):
         parse_spec(data)
+
+
+def test_the_semantic_dedup_tier_is_the_familys_default_and_a_task_can_switch_it():
+    from synthstream.agents.families import default_fields
+
+    assert default_fields("dialogue.chat").semantic and default_fields("qa.grounded").semantic
+    assert default_fields("math.linear").semantic and not default_fields("code.function").semantic
+    data = yaml.safe_load(DEMO.read_text())
+    first = data["tasks"][0]["name"]
+    assert parse_spec(data).dedup_fields()[first].semantic == default_fields(first).semantic
+    data["tasks"][0]["dedup"] = {"semantic": not default_fields(first).semantic}
+    data["dedup"] = {"semantic": 0.9}
+    spec = parse_spec(data)
+    assert spec.dedup_fields()[first].semantic != default_fields(first).semantic and spec.dedup.semantic == 0.9
+    data["dedup"] = {"semantic": 1.5}
+    with pytest.raises(ConfigError, match="semantic"):
+        parse_spec(data)
