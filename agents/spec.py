@@ -211,6 +211,21 @@ class VerificationSpec(_Strict):
         return _check_weights(weights) or {}
 
 
+class SeedSpec(_Strict):
+    path: str = Field(min_length=1, description="a .jsonl, .csv or .parquet file, a directory written by "
+                      "datasets' save_to_disk, or a Hugging Face hub id; a relative path is read from the spec's "
+                      "directory (synthstream produce --from FILE overrides it)")
+    format: Literal["auto", "jsonl", "csv", "parquet", "hf"] = Field("auto", description="default: by the "
+                                                                     "file's suffix (a directory: hf)")
+    split: str | None = Field(None, description="the split of a saved DatasetDict or hub data set")
+    fields: dict[str, str] = Field(min_length=1, description="prompt param -> the row's field (dotted for nested "
+                                   "ones), e.g. {question: problem, answer: solution}")
+    per_row: int = Field(1, ge=1, le=64, description="prompts made from each row (each with its own seed)")
+    task: str | None = Field(None, description="the spec task every row becomes (default: drawn by the tasks' "
+                                               "weights, per row)")
+    limit: int | None = Field(None, ge=1, description="read at most this many rows")
+
+
 class Spec(_Strict):
     dataset: DatasetSpec
     seed: int = Field(0, description="with the run id and prompt index, seeds every random choice")
@@ -219,6 +234,33 @@ class Spec(_Strict):
     tasks: list[TaskSpec] = Field(min_length=1)
     verification: VerificationSpec = VerificationSpec()
     dedup: DedupSpec = DedupSpec()
+    seeds: SeedSpec | None = Field(None, description="a seed data set: each row becomes a prompt (its fields "
+                                   "mapped into the prompt's params); see docs/seeds.md")
+
+    @model_validator(mode="after")
+    def _seeds_fit_the_tasks(self) -> "Spec":
+        seeded = [t.name for t in self.tasks if TASKS[t.name].seed_fields]
+        if self.seeds is None:
+            if seeded:
+                needs = ", ".join(f"{n} ({', '.join(TASKS[n].seed_fields)})" for n in seeded)
+                raise ValueError(f"task(s) {needs} take each problem from a seed data set's row: add "
+                                 "seeds: {path: FILE, fields: {<param>: <the row's field>}} (or run produce --from "
+                                 "FILE with such a section)")
+            return self
+        names = [t.name for t in self.tasks]
+        if self.seeds.task is not None and self.seeds.task not in names:
+            raise ValueError(f"seeds.task {self.seeds.task!r} is not one of the spec's tasks {names}")
+        for name in [self.seeds.task] if self.seeds.task else names:
+            missing = [f for f in TASKS[name].seed_fields if f not in self.seeds.fields]
+            if missing:
+                raise ValueError(f"seeds.fields must map {missing} for task {name} (e.g. {missing[0]}: "
+                                 f"<the row's field>); it maps {sorted(self.seeds.fields)}")
+            takes = set(TASKS[name].params_model.model_fields)
+            unknown = sorted(set(self.seeds.fields) - takes)
+            if unknown:
+                raise ValueError(f"seeds.fields maps {unknown}, which task {name} does not take (its params: "
+                                 f"{sorted(takes) or 'none'}); set seeds.task to the task the rows are for")
+        return self
 
     @property
     def spec_hash(self) -> str:

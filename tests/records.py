@@ -3,7 +3,7 @@
 LINEAGE = {"dataset": "t", "dataset_version": "1", "spec_hash": "ab" * 32, "producer_version": "synthstream@0",
            "generator": "procedural.linear@1", "model": "procedural", "verifier": None,
            "prompted_at": 1_700_000_000_000, "generated_at": 1_700_000_000_100, "verified_at": None,
-           "accepted_at": None}
+           "accepted_at": None, "seed_source": None, "seed_row": None, "seed_hash": None}
 PROMPT = {"prompt_id": "t-1", "task": "math.linear", "seed": 42, "instruction": "Solve: ünïcode ✓",
           "dimensions": {"difficulty": "integer", "domain": "algebra"}, "params": {"error_rate": "0"},
           "threshold": 0.85, "lineage": LINEAGE,

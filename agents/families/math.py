@@ -1,10 +1,12 @@
 """Math with checked answers: six procedural problem kinds with computed ground truth, solved by
 the model (k samples, majority answer) or procedurally (math.linear, with seeded slips), and
-math.open, problems without a computed answer whose k solutions must agree.
+math.open, problems without a computed answer whose k solutions must agree, and math.seeded,
+the user's own problems with reference answers (a seed data set).
 
 Verified exactly: the procedural solver's every step (math.linear), else the final answer
 against the ground truth in any notation, the arithmetic of the chosen solution and the
-agreement of the samples; math.open by the agreement of its solutions."""
+agreement of the samples; math.open by the agreement of its solutions; math.seeded like the
+procedural kinds, against the row's answer."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ from synthstream.agents.dedup.fields import DedupFields
 from synthstream.agents.families.base import Criterion, Rubric, TaskFamily
 from synthstream.agents.generation.tasks.math import MATH_TASKS, MathTask
 from synthstream.agents.generation.tasks.math_open import OpenMathTask
+from synthstream.agents.generation.tasks.math_seeded import SeededMathTask
 from synthstream.agents.verification import checks
 from synthstream.agents.verification.checks import Checked
 
-TASKS = (*MATH_TASKS, OpenMathTask())
+TASKS = (*MATH_TASKS, OpenMathTask(), SeededMathTask())
 _BY_NAME = {t.name: t for t in TASKS}
 
 
@@ -25,6 +28,8 @@ def verify(gen: dict[str, Any], _sandbox: Any = None, _limits: Any = None) -> Ch
     task = _BY_NAME[gen["task"]]
     if isinstance(task, OpenMathTask):
         return checks.verify_self_consistency(gen)
+    if isinstance(task, SeededMathTask):
+        return checks.verify_math_answer(gen, "scalar")
     assert isinstance(task, MathTask)
     if task.family.name == "linear" and not gen.get("samples"):
         return checks.verify_linear_steps(gen)  # the procedural solver's steps are checkable, one by one

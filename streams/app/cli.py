@@ -223,9 +223,16 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
                                              "sampling from the bias reports after each, so the accepted records "
                                              "return to the spec's targets when categories are rejected unevenly"),
             batch: int = typer.Option(200, "--batch", min=10, help="prompts per batch with --follow-bias"),
-            wait: float = typer.Option(60.0, "--wait", min=1, help="seconds to wait for a batch's bias reports")
+            wait: float = typer.Option(60.0, "--wait", min=1, help="seconds to wait for a batch's bias reports"),
+            seed_file: str = typer.Option(None, "--from", help="a seed data set (JSONL, CSV, Parquet, a saved "
+                                          "Hugging Face dataset or a hub id): one prompt per row, mapped by the "
+                                          "spec's seeds.fields; overrides seeds.path"),
+            seed_format: str = typer.Option(None, "--format", help="jsonl, csv, parquet or hf (default: the spec's "
+                                            "seeds.format, else by suffix)"),
             ) -> None:
-    """Publish COUNT Prompt events sampled from SPEC."""
+    """Publish COUNT Prompt events sampled from SPEC, or one per row of a seed data set (--from,
+    or the spec's seeds section). A seeded run given the --run-id of an earlier one skips the
+    rows that run already published."""
     import uuid
 
     from synthstream.streams.app.producer import make_producer, plan_prompts, publish
@@ -239,6 +246,11 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
         _fail(exc)
     s = _settings().kafka
     names = TopicNames(s.topic_prefix)
+    if seed_file is not None or parsed.seeds is not None:
+        if follow_bias:
+            _fail(ConfigError("--follow-bias samples prompts from the spec; a seed data set gives one per row"))
+        _produce_seeded(parsed, spec, seed_file, seed_format, run_id or uuid.uuid4().hex[:8], s, names)
+        return
     run_id = run_id or uuid.uuid4().hex[:8]
     producer = make_producer(s.bootstrap_servers)
     try:
@@ -257,6 +269,66 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
     finally:
         producer.close()
     console.print(f"published {len(ids)} prompts to {names.prompts}")
+
+
+def _produce_seeded(spec: Any, spec_path: Path, seed_file: str | None, seed_format: str | None, run_id: str,
+                    kafka: Any, names: Any) -> None:
+    """``produce`` from a seed data set: rows streamed, bad rows reported with their number, a
+    resumed run (same run id) skipping what is already published, a progress line."""
+    from itertools import islice
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from synthstream.streams.app.producer import make_producer, plan_seeded, published_ids
+    from synthstream.streams.app.seeds import BadRow, read_rows, resolve
+    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.serde import registry
+
+    if spec.seeds is None:
+        _fail(ConfigError(f"--from needs a seeds: section in {spec_path} that maps each prompt param to the row's "
+                          "field, e.g. seeds: {path: data.jsonl, fields: {question: problem, answer: solution}}"))
+    seeds = spec.seeds
+    source = seed_file or resolve(seeds.path, spec_path)
+    if not cluster_ready(kafka.bootstrap_servers):
+        _fail(ConfigError(f"no Kafka answers at {kafka.bootstrap_servers}: start it with `synthstream kafka start` "
+                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    try:
+        rows = read_rows(source, seed_format or seeds.format, seeds.split)
+        prefix = f"{spec.dataset.name}-{run_id}-r"
+        done = published_ids(kafka.bootstrap_servers, names.prompts, prefix)
+        if done:
+            console.print(f"run {run_id}: {len(done)} prompts of it are already in {names.prompts}; skipping them")
+        rows = islice(rows, seeds.limit) if seeds.limit else rows
+        producer = make_producer(kafka.bootstrap_servers)
+        serde, sent, bad, futures = registry(), 0, 0, []
+        columns = (SpinnerColumn(), TextColumn("[bold]produce[/bold] {task.fields[detail]}"), TimeElapsedColumn())
+        try:
+            with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+                task = bar.add_task("produce", detail="")
+                for item in plan_seeded(spec, rows, run_id, int(time.time() * 1000), source, done):
+                    if isinstance(item, BadRow):
+                        bad += 1
+                        if bad <= 20:
+                            console.print(f"[yellow]skipped[/yellow] {source} {item}", highlight=False)
+                        continue
+                    futures.append(producer.send(names.prompts, key=item["prompt_id"].encode(),
+                                                 value=serde.encode("Prompt", item)))
+                    sent += 1
+                    if sent % 200 == 0:
+                        bar.update(task, detail=f"{sent} prompts, {bad} bad rows")
+                        for fut in futures:
+                            fut.get(timeout=30)
+                        futures = []
+                producer.flush()
+                for fut in futures:
+                    fut.get(timeout=30)  # surfaces any delivery error instead of losing the prompt
+        finally:
+            producer.close()
+    except SynthstreamError as exc:
+        _fail(exc)
+    more = f" ({bad - 20} more not shown)" if bad > 20 else ""
+    console.print(f"published {sent} prompts from {source} to {names.prompts} (run {run_id}); "
+                  f"{bad} bad rows skipped{more}; {len(done)} already published")
 
 
 @app.command()

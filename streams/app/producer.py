@@ -1,4 +1,4 @@
-"""Publishes Prompt events sampled from a spec (kafka-python)."""
+"""Publishes Prompt events sampled from a spec, or made from a seed data set's rows (kafka-python)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import xxhash
 
 from synthstream.streams import __version__
 from synthstream.streams.runtime import kafka_io
+from synthstream.streams.runtime.errors import PoisonRecord
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.agents.spec import Spec
 
@@ -33,10 +34,16 @@ def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 
     ``factors`` (dimension -> category -> multiplier, 'task' included) re-weight the spec's
     sampling: the closed loop of ``produce --follow-bias``.
     """
+    from synthstream.agents.families import TASKS
+
     spec_hash = spec.spec_hash
     factors = factors or {}
-    tasks = {t.name: t for t in spec.tasks}
-    task_weights = {t.name: t.weight * factors.get("task", {}).get(t.name, 1.0) for t in spec.tasks}
+    sampled = [t for t in spec.tasks if not TASKS[t.name].seed_fields]  # seeded tasks come from plan_seeded only
+    if not sampled:
+        raise ValueError(f"every task of {spec.dataset.name} takes its problems from a seed data set; "
+                         "publish its rows (produce --from FILE, or the spec's seeds section)")
+    tasks = {t.name: t for t in sampled}
+    task_weights = {t.name: t.weight * factors.get("task", {}).get(t.name, 1.0) for t in sampled}
     dim_weights = {t.name: {dim: {c: w * factors.get(dim, {}).get(c, 1.0) for c, w in ws.items()}
                             for dim, ws in t.dimensions.items()} for t in spec.tasks}
     for index in range(start, start + count):
@@ -57,6 +64,76 @@ def plan_prompts(spec: Spec, count: int, run_id: str, now_ms: int, start: int = 
                 "producer_version": f"synthstream@{__version__}", "prompted_at": now_ms,
             },
         }
+
+
+def plan_seeded(spec: Spec, rows: Iterator[Any], run_id: str, now_ms: int, source: str,
+                skip: set[str] | None = None) -> Iterator[dict[str, Any] | Any]:
+    """Prompts made from a seed data set's rows (streams/app/seeds.py), ``seeds.per_row`` each;
+    a row that cannot make one is yielded as its BadRow, and ``skip`` holds prompt ids already
+    published (a resumed run). The task is ``seeds.task`` or drawn by the tasks' weights; every
+    other choice is drawn as ``plan_prompts`` does, from (spec, seed, run id, row, k), so a
+    re-run with the same run id makes the same prompts."""
+    from synthstream.agents.families import TASKS
+    from synthstream.streams.app.seeds import BadRow, map_row, row_hash
+
+    seeds = spec.seeds
+    if seeds is None:
+        raise ValueError("plan_seeded needs a spec with a seeds section")
+    spec_hash, skip = spec.spec_hash, skip or set()
+    tasks = {t.name: t for t in spec.tasks}
+    weights = {t.name: t.weight for t in spec.tasks}
+    for row in rows:
+        if isinstance(row, BadRow):
+            yield row
+            continue
+        mapped = map_row(row, seeds.fields)
+        if isinstance(mapped, BadRow):
+            yield mapped
+            continue
+        for k in range(seeds.per_row):
+            prompt_id = f"{spec.dataset.name}-{run_id}-r{row.number:08d}" + (f"-{k}" if seeds.per_row > 1 else "")
+            if prompt_id in skip:
+                continue
+            rng = random.Random(f"{spec_hash}:{spec.seed}:{run_id}:row{row.number}:{k}")
+            task = tasks[seeds.task or _weighted(rng, weights)]
+            generator = TASKS[task.name]
+            params = {**{k2: v if isinstance(v, str) else json.dumps(v) for k2, v in sorted(task.params.items())},
+                      **mapped}
+            why = generator.check_seed(mapped)
+            if why is None:
+                try:
+                    generator.params(params)
+                except PoisonRecord as exc:  # the row's values do not fit the task's params
+                    why = exc.detail
+            if why is not None:
+                yield BadRow(row.number, why)
+                break
+            dims = {dim: _weighted(rng, w) for dim, w in sorted(task.dimensions.items())}
+            yield {
+                "prompt_id": prompt_id,
+                "task": task.name,
+                "seed": xxhash.xxh64_intdigest(f"{spec.seed}:{run_id}:row{row.number}:{k}".encode()) >> 1,
+                "instruction": rng.choice(task.effective_instructions),
+                "dimensions": dims,
+                "params": params,
+                "threshold": spec.threshold_for(task),
+                "model": spec.model_config_for(task),
+                "lineage": {
+                    "dataset": spec.dataset.name, "dataset_version": spec.dataset.version, "spec_hash": spec_hash,
+                    "producer_version": f"synthstream@{__version__}", "prompted_at": now_ms,
+                    "seed_source": source, "seed_row": row.number, "seed_hash": row_hash(row),
+                },
+            }
+
+
+def published_ids(bootstrap: str, topic: str, prefix: str, timeout_s: float = 120.0) -> set[str]:
+    """Prompt ids starting with ``prefix`` already in the prompts topic (its keys; nothing decoded)."""
+    found = set()
+    for msg in kafka_io.read_to_end(bootstrap, topic, timeout_s=timeout_s, purpose="produce-resume"):
+        key = (msg.key or b"").decode("utf-8", "replace")
+        if key.startswith(prefix):
+            found.add(key)
+    return found
 
 
 def make_producer(bootstrap: str) -> Any:

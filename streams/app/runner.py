@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,22 @@ def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str,
     return {}, f"{name} at {llm.base_url}"
 
 
+def _seeded(spec: Any, spec_path: Path, count: int, run_id: str, console: Console) -> Iterator[dict[str, Any]]:
+    """``run`` with a seeded spec: the prompts of its first ``count`` rows (or its limit)."""
+    from itertools import islice
+
+    from synthstream.streams.app.producer import plan_seeded
+    from synthstream.streams.app.seeds import BadRow, read_rows, resolve
+
+    source = resolve(spec.seeds.path, spec_path)
+    rows = islice(read_rows(source, spec.seeds.format, spec.seeds.split), min(count, spec.seeds.limit or count))
+    for item in plan_seeded(spec, rows, run_id, int(time.time() * 1000), source):
+        if isinstance(item, BadRow):
+            console.print(f"[yellow]skipped[/yellow] {source} {item}", highlight=False)
+        else:
+            yield item
+
+
 def run(settings: Settings, spec_path: Path, count: int | None, out: Path, console: Console,
         timeout_s: float | None = None) -> RunResult:
     spec = load_spec(spec_path)  # an invalid spec fails here, before anything starts or is published
@@ -185,7 +202,10 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
         started = time.monotonic()
         producer = make_producer(bootstrap)
         stack.callback(producer.close)
-        ids = publish(producer, names.prompts, serde, plan_prompts(spec, count, run_id, int(time.time() * 1000)))
+        if spec.seeds is not None:  # one prompt per seed row (the first COUNT rows), bad rows said and skipped
+            ids = publish(producer, names.prompts, serde, _seeded(spec, spec_path, count, run_id, console))
+        else:
+            ids = publish(producer, names.prompts, serde, plan_prompts(spec, count, run_id, int(time.time() * 1000)))
         pending = set(ids)
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[detail]}"), TimeElapsedColumn())

@@ -7,7 +7,7 @@ schema change that the code does not follow, or the other way round, fails there
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 
 class Message(TypedDict):
@@ -27,6 +27,9 @@ class Lineage(TypedDict):
     generated_at: int | None
     verified_at: int | None
     accepted_at: int | None
+    seed_source: NotRequired[str | None]  # a seeded prompt's data set, row number and row hash
+    seed_row: NotRequired[int | None]
+    seed_hash: NotRequired[str | None]
 
 
 class Usage(TypedDict):

@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import yaml
 
 from synthstream.streams.runtime.kafka_io import read_to_end
 from synthstream.streams.app.outcomes import OutcomeWatcher
-from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+from synthstream.streams.app.producer import make_producer, plan_prompts, plan_seeded, publish
+from synthstream.streams.app.seeds import read_rows
 from synthstream.streams.runtime.serde import registry
 from synthstream.streams.runtime.settings import LLMSettings
 from synthstream.agents.spec import load_spec
@@ -26,10 +28,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def write_spec(tmp_path: Path, tasks: list[dict], model: dict | None = None, name: str = "it-model") -> Path:
+def write_spec(tmp_path: Path, tasks: list[dict], model: dict | None = None, name: str = "it-model",
+               **extra: object) -> Path:
     spec = {"dataset": {"name": name, "version": "1"}, "seed": 7,
             "model": model or {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 32}},
-            "tasks": tasks}
+            "tasks": tasks, **extra}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -136,6 +139,8 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
         entry: dict = {"name": name, "weight": 1}
         if name == "math.open":
             entry.update(dimensions={"difficulty": {"easy": 1}}, params={"samples": 2})
+        elif name == "math.seeded":  # its problems come from the bundled seed rows
+            entry.update(params={"samples": 1})
         elif name.startswith("math."):
             entry.update(dimensions={"difficulty": {"basic": 1}}, params={"samples": 1, "few_shot": 2})
         elif name == "code.python":
@@ -143,8 +148,11 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
         elif name == "dialogue.chat":
             entry.update(dimensions={"turns": {"2": 1}})
         tasks.append(entry)
+    rows = ROOT / "specs" / "seeds" / "word-problems.jsonl"
     spec_path = write_spec(tmp_path, tasks, {"name": "gemma3-270m", "api": "completion",
-                                             "sampling": {"max_tokens": 64, "temperature": 0.3}}, name="it-embedded")
+                                             "sampling": {"max_tokens": 64, "temperature": 0.3}}, name="it-embedded",
+                           seeds={"path": str(rows), "fields": {"question": "problem", "answer": "solution"},
+                                  "task": "math.seeded"})
     spec = load_spec(spec_path)
     serde = registry()
     # exactly 10 prompts of every task: plan more and keep the first 10 of each
@@ -152,6 +160,8 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
     for p in plan_prompts(spec, 400, "emb", int(time.time() * 1000)):
         if len(planned[p["task"]]) < 10:
             planned[p["task"]].append(p)
+    planned["math.seeded"] = list(islice(plan_seeded(spec, read_rows(str(rows)), "emb", int(time.time() * 1000),
+                                                     str(rows)), 10))
     prompts = [p for ps in planned.values() for p in ps]
     assert len(prompts) == 10 * len(TASKS)
     proc = worker_factory(names, spec_path, free_port(), SYNTHSTREAM_LLM_BASE_URL=embedded_llm,

@@ -86,14 +86,10 @@ def test_wrong_type_is_rejected(reg):
     assert exc.value.reason == "wrong_type"
 
 
-OLD_SHAPE = {  # what the walking skeleton wrote, before model-backed generation and the gate added fields
-    "Prompt": {k: v for k, v in SAMPLES["Prompt"].items() if k != "model"},
-    "AcceptedRecord": {k: v for k, v in SAMPLES["AcceptedRecord"].items()
-                       if k not in ("code", "grounding", "usage", "validators")},
-}
+OLD_VERSIONS = ("AcceptedRecord", "Prompt")  # kept since the walking skeleton, as fields were added
 
 
-@pytest.mark.parametrize("name", sorted(OLD_SHAPE))
+@pytest.mark.parametrize("name", OLD_VERSIONS)
 def test_records_written_with_an_earlier_schema_still_decode(reg, name):
     import io
 
@@ -101,14 +97,21 @@ def test_records_written_with_an_earlier_schema_still_decode(reg, name):
 
     olds = [e for e in reg.historical() if e.name == name]
     assert olds
-    for old in olds:  # every earlier version (fields it lacks are written with their defaults)
+    for old in olds:  # every earlier version, written with the fields it has
+        fields = {f["name"]: f for f in old.parsed["fields"]}
+        lineage_fields = {f["name"] for f in fields["lineage"]["type"]["fields"]}
+        written = {k: v for k, v in SAMPLES[name].items() if k in fields}
+        written["lineage"] = {k: v for k, v in written["lineage"].items() if k in lineage_fields}
         buf = io.BytesIO()
-        schemaless_writer(buf, old.parsed, OLD_SHAPE[name])
+        schemaless_writer(buf, old.parsed, written)
         decoded_name, record = reg.decode(MARKER + old.fingerprint + buf.getvalue(), name)
         assert decoded_name == name
-        current_only = set(record) - set(OLD_SHAPE[name])
-        assert current_only and all(record[f] in (None, []) for f in current_only)  # new fields take defaults
-        assert {k: record[k] for k in OLD_SHAPE[name]} == OLD_SHAPE[name]
+        current_only = (set(record) - set(written)) | {f"lineage.{k}" for k in set(record["lineage"]) - lineage_fields}
+        assert current_only  # every earlier version lacks something, which takes its default
+        assert all((record["lineage"][f[8:]] if f.startswith("lineage.") else record[f]) in (None, [])
+                   for f in current_only)
+        assert {k: record[k] for k in written if k != "lineage"} == {k: v for k, v in written.items() if k != "lineage"}
+        assert {k: record["lineage"][k] for k in written["lineage"]} == written["lineage"]
 
 
 GENERATION_ADDED = {"messages": [], "samples": [], "sample_answers": [], "code": None, "grounding": None,
@@ -146,7 +149,7 @@ def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
         schemaless_writer(buf, old.parsed, written)
         assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), old.name) == (old.name, expected)
         checked.add(old.fingerprint)
-    assert len(checked) == 3  # Generation 6c3b…, Verdict 2277… and e692…
+    assert len(checked) == 5  # Generation 6c3b… and 5fe4…, Verdict 2277…, e692… and 55d2…
 
 
 def test_old_bias_reports_decode_with_the_text_statistics_defaulted(reg):

@@ -115,6 +115,14 @@ class Task:
     solvers: ClassVar[tuple[str, ...]] = ("model",)
     params_model: ClassVar[type[Params]] = Params
     default_instructions: ClassVar[tuple[str, ...]]
+    #: params each prompt must take from a seed data set's row (seeds.fields maps them); () for none
+    seed_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_seed(cls, params: dict[str, str]) -> str | None:
+        """Why a seed row's mapped params cannot make a prompt of this task (None: they can); the
+        producer reports the row with this reason instead of publishing it."""
+        return None
 
     @property
     def generator_id(self) -> str:

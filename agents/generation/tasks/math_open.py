@@ -70,8 +70,7 @@ class OpenMathTask(ModelTask):
             return Output(problem="", response="", samples=[written],
                           parse_error=f"the model wrote no question with numbers: {written.strip()[:160]!r}")
         user = f"{prompt['instruction'].strip()}\n\n{problem}"
-        texts = await self._solve(model, problem, params.samples)
-        return self._vote(user, texts)
+        return voted(user, await solve(model, problem, params.samples))
 
     async def _write(self, model: PromptModel, domain: str, difficulty: str) -> str:
         if model.api == "chat":
@@ -81,22 +80,27 @@ class OpenMathTask(ModelTask):
         shots = "".join(f"Topic: {d}\nProblem: {p}\n\n" for d, p in EXAMPLES.items() if d != domain)
         return (await model.complete(prompt=f"{shots}Topic: {domain}\nProblem:", stop=("\n",), n=1))[0]
 
-    async def _solve(self, model: PromptModel, problem: str, k: int) -> list[str]:
-        if model.api == "chat":
-            messages = ({"role": "system", "content": SOLVE_SYSTEM}, {"role": "user", "content": problem})
-            jobs = [model.complete(messages=messages, n=1) for _ in range(k)]
-        else:
-            shots = "".join(f"Problem: {q}\nSolution: {s}\nAnswer: {a}\n\n" for q, s, a in SOLVED)
-            jobs = [model.complete(prompt=f"{shots}Problem: {problem}\nSolution:", stop=("\nProblem:", "\n\n\n"), n=1)
-                    for _ in range(k)]
-        return [texts[0] for texts in await asyncio.gather(*jobs)]
 
-    def _vote(self, user: str, texts: list[str]) -> Output:
-        v = vote(texts, "scalar")
-        if v.majority is None:
-            return Output(problem=user, response=v.chosen, samples=texts, sample_answers=v.answers,
-                          parse_error=f"no solution has a readable final answer ({len(texts)} samples)")
-        response = v.chosen if "answer" in v.chosen.lower() else f"{v.chosen}\nAnswer: {v.majority}"
-        return Output(problem=user, response=response, answer=v.majority, steps=v.steps, samples=texts,
-                      sample_answers=v.answers)
+
+async def solve(model: PromptModel, problem: str, k: int) -> list[str]:
+    """``k`` independent solutions of the problem (chat: a system prompt; base model: worked shots)."""
+    if model.api == "chat":
+        messages = ({"role": "system", "content": SOLVE_SYSTEM}, {"role": "user", "content": problem})
+        jobs = [model.complete(messages=messages, n=1) for _ in range(k)]
+    else:
+        shots = "".join(f"Problem: {q}\nSolution: {s}\nAnswer: {a}\n\n" for q, s, a in SOLVED)
+        jobs = [model.complete(prompt=f"{shots}Problem: {problem}\nSolution:", stop=("\nProblem:", "\n\n\n"), n=1)
+                for _ in range(k)]
+    return [texts[0] for texts in await asyncio.gather(*jobs)]
+
+
+def voted(user: str, texts: list[str]) -> Output:
+    """The record of the majority answer's solution, with every sample and its answer."""
+    v = vote(texts, "scalar")
+    if v.majority is None:
+        return Output(problem=user, response=v.chosen, samples=texts, sample_answers=v.answers,
+                      parse_error=f"no solution has a readable final answer ({len(texts)} samples)")
+    response = v.chosen if "answer" in v.chosen.lower() else f"{v.chosen}\nAnswer: {v.majority}"
+    return Output(problem=user, response=response, answer=v.majority, steps=v.steps, samples=texts,
+                  sample_answers=v.answers)
 

@@ -1,0 +1,91 @@
+"""A seed data set through the real pipeline: `synthstream produce --from FILE` publishes one
+prompt per good row and names the bad ones by row number; math.seeded solves them with a model
+(the fault-injecting test server, scripted to get one problem wrong), the verifier checks the
+answers against the rows', the accepted records say which row they came from, and a re-run with
+the same run id publishes nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from synthstream.streams.app.outcomes import OutcomeWatcher
+from synthstream.streams.app.seeds import Row, row_hash
+from synthstream.streams.runtime.kafka_io import read_to_end
+from synthstream.streams.runtime.serde import registry
+from tests.fakellm import FakeLLM
+from tests.integration.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+ROWS = [{"q": "A box holds 6 eggs. How many eggs are in 9 boxes?", "a": "6 * 9 = 54\n#### 54"},
+        {"q": "Tom has 50 marbles and gives 15 away. How many are left?", "a": "35"},
+        {"q": "Four friends share 36 stickers equally. How many does each get?", "a": "#### 9"},
+        {"q": "What is 7 + 5?"},  # no answer field
+        {"q": "How many legs does a spider have?", "a": "eight"},  # not a number the verifier reads
+        {"q": "A rope 45 metres long is cut into 5 pieces. How long is each, in metres?", "a": "9"}]
+SAYS = {"eggs": "54", "marbles": "35", "stickers": "9", "rope": "8"}  # the model gets the rope wrong
+
+
+def solver(api: str, body: dict) -> str:
+    asked = body.get("prompt") or json.dumps(body.get("messages"))
+    last = asked.rsplit("Problem:", 1)[-1]
+    word = next((w for w in SAYS if w in last), None)
+    if word is None:
+        return "I do not know.\nAnswer: 0"
+    return f"Read the numbers in the problem and compute.\nSo the result is {SAYS[word]}.\nAnswer: {SAYS[word]}"
+
+
+def produce(bootstrap: str, prefix: str, spec: Path, source: Path, run_id: str) -> str:
+    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=prefix, COLUMNS="200")
+    done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "produce", "--spec", str(spec),
+                           "--from", str(source), "--run-id", run_id], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return " ".join((done.stdout + done.stderr).split())
+
+
+def test_a_seed_file_becomes_verified_records_that_name_their_rows(names, bootstrap, worker_factory, tmp_path):
+    source = tmp_path / "mine.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    spec = tmp_path / "seeded.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"name": "it-seeded", "version": "1"},
+        "model": {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 64}},
+        "tasks": [{"name": "math.seeded", "weight": 1, "params": {"samples": 1}}],
+        "seeds": {"path": "unused.jsonl", "fields": {"question": "q", "answer": "a"}}}))
+    serde = registry()
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    with FakeLLM(responder=solver) as llm:
+        proc = worker_factory(names, spec, free_port(), SYNTHSTREAM_LLM_BASE_URL=llm.url)
+        said = produce(bootstrap, names.prefix, spec, source, "run1")
+        assert f"published 4 prompts from {source}" in said and "2 bad rows skipped" in said
+        assert "row 4: no field 'a' (for answer); the row has ['q']" in said
+        assert re.search(r"row 5: answer 'eight' is not one exact number", said), said
+        ids = {f"it-seeded-run1-r{n:08d}" for n in (1, 2, 3, 6)}
+        pending = set(ids)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
+            f"no outcome for {sorted(pending)}; log:\n{proc.log_path.read_text()[-3000:]}"
+        again = produce(bootstrap, names.prefix, spec, source, "run1")
+        assert "4 prompts of it are already" in again and "published 0 prompts" in again
+    assert {p: watcher.outcomes[p] for p in ids} == {
+        "it-seeded-run1-r00000001": "ACCEPTED", "it-seeded-run1-r00000002": "ACCEPTED",
+        "it-seeded-run1-r00000003": "ACCEPTED", "it-seeded-run1-r00000006": "REJECTED"}
+    prompts = [m.key.decode() for m in read_to_end(bootstrap, names.prompts)]
+    assert sorted(prompts) == sorted(ids)  # the re-run published nothing
+    accepted = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_to_end(bootstrap, names["accepted-records"])]
+    by_row = {r["lineage"]["seed_row"]: r for r in accepted}
+    assert set(by_row) == {1, 2, 3}
+    for number, record in by_row.items():
+        assert record["lineage"]["seed_source"] == str(source)
+        assert record["lineage"]["seed_hash"] == row_hash(Row(number, ROWS[number - 1]))
+        assert record["task"] == "math.seeded" and ROWS[number - 1]["q"] in record["messages"][0]["content"]
+    assert by_row[1]["answer"] == "54"
