@@ -26,6 +26,8 @@ class _Strict(BaseModel):
 class DatasetSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="data set name; prefixes prompt ids")
     version: str = Field(min_length=1)
+    license: str | None = Field(None, description="the data set's license, an SPDX id (e.g. cc-by-4.0) for the "
+                                "dataset card of `export --format hf`; default: other")
 
 
 class SamplingSpec(_Strict):

@@ -352,16 +352,60 @@ def worker(spec: list[Path] = typer.Option([], "--spec", help="spec(s) whose tar
 
 
 @app.command()
-def export(out: Path = typer.Option(..., "--out", help="JSONL file to write")) -> None:
-    """Write every accepted record, from the beginning, as one JSON object per line."""
-    from synthstream.streams.app.exporter import export as do_export
+def export(out: Path = typer.Option(..., "--out", help="the file to write (a directory for --format hf)"),
+           fmt: str = typer.Option("jsonl", "--format", help="jsonl (one chat-format example per line), parquet "
+                                   "(typed columns, zstd) or hf (a Hugging Face dataset saved with save_to_disk, "
+                                   "plus a README.md dataset card)"),
+           spec: Path = typer.Option(None, "--spec", help="the data set's spec, for the dataset card (name, "
+                                     "version, license, tasks)"),
+           push_to_hub: str = typer.Option(None, "--push-to-hub", help="also upload the hf export to this hub "
+                                           "repo (owner/name; needs HF_TOKEN and a reachable hub)")) -> None:
+    """Write every accepted record, from the beginning, once per record id, in a trainer's format."""
+    from synthstream.agents.spec import load_spec
+    from synthstream.streams.app.exporter import card_context, export as do_export
+    from synthstream.streams.app.formats import FORMATS, card_text
+    from synthstream.streams.runtime.kafka_io import cluster_ready
     from synthstream.streams.runtime.serde import registry
     from synthstream.streams.runtime.topics import TopicNames
 
+    if fmt not in FORMATS:
+        _fail(ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}"))
+    if push_to_hub and fmt != "hf":
+        _fail(ConfigError("--push-to-hub uploads a Hugging Face dataset: use it with --format hf"))
     s = _settings().kafka
-    res = do_export(s.bootstrap_servers, TopicNames(s.topic_prefix)["accepted-records"], registry(), out)
-    console.print(f"wrote {res.written} records to {out} ({res.replays} replays skipped, "
+    names = TopicNames(s.topic_prefix)
+    if not cluster_ready(s.bootstrap_servers):
+        _fail(ConfigError(f"no Kafka answers at {s.bootstrap_servers}: start it with `synthstream kafka start` "
+                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    try:
+        parsed = load_spec(spec) if spec is not None else None
+    except SynthstreamError as exc:
+        _fail(exc)
+    card = None
+    if fmt == "hf":
+        context = dict(card_context(s.bootstrap_servers, names, registry()), spec=parsed)
+        card = functools.partial(card_text, context=context)
+    res = do_export(s.bootstrap_servers, names["accepted-records"], registry(), out, fmt=fmt, card=card)
+    console.print(f"wrote {res.written} records to {out} as {fmt} ({res.replays} replays skipped, "
                   f"{res.undecodable} undecodable skipped)")
+    if push_to_hub:
+        _push(out, push_to_hub)
+
+
+def _push(path: Path, repo: str) -> None:
+    """``export --push-to-hub``: the saved dataset and its card to a hub repo (not reached in our tests)."""
+    import datasets
+
+    try:
+        datasets.load_from_disk(str(path)).push_to_hub(repo, private=True)
+        from huggingface_hub import HfApi
+
+        HfApi().upload_file(path_or_fileobj=str(path / "README.md"), path_in_repo="README.md", repo_id=repo,
+                            repo_type="dataset")
+    except Exception as exc:  # no token, no network, no permission: say which, keep the local export
+        _fail(ConfigError(f"could not push to the hub repo {repo} ({type(exc).__name__}: {exc}); the export at "
+                          f"{path} is complete. Set HF_TOKEN and check that huggingface.co is reachable."))
+    console.print(f"pushed {path} to https://huggingface.co/datasets/{repo} (private)")
 
 
 @app.command()

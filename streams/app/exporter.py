@@ -1,10 +1,10 @@
-"""Reads accepted-records from the beginning and writes trainer-ready JSONL (kafka-python)."""
+"""Reads accepted-records from the beginning and writes them in a trainer's format (kafka-python)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,32 +49,61 @@ def to_jsonl(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_prefix: str = "") -> ExportResult:
-    """Write each accepted record once (first occurrence of a record id wins).
-
+def accepted(bootstrap: str, topic: str, serde: SchemaRegistry, result: ExportResult,
+             prompt_prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Each accepted record once (first occurrence of a record id wins), counted in ``result``.
     ``prompt_prefix`` keeps only records whose prompt id starts with it (one run's records)."""
-    result, seen = ExportResult(), set()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".partial")
-    with tmp.open("w") as fh:
-        for msg in read_to_end(bootstrap, topic, purpose="export"):
-            try:
-                _, record = serde.decode(msg.value, "AcceptedRecord")
-            except DecodeError as exc:
-                result.undecodable += 1
-                if result.undecodable <= 3:
-                    logger.warning("export: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
-                continue
-            if not record["prompt_id"].startswith(prompt_prefix):
-                continue
-            if record["record_id"] in seen:
-                result.replays += 1
-                continue
-            seen.add(record["record_id"])
-            fh.write(json.dumps(to_jsonl(record), ensure_ascii=False) + "\n")
-            result.written += 1
-            result.per_task[record["task"]] += 1
-    tmp.replace(out)
+    seen: set[str] = set()
+    for msg in read_to_end(bootstrap, topic, purpose="export"):
+        try:
+            _, record = serde.decode(msg.value, "AcceptedRecord")
+        except DecodeError as exc:
+            result.undecodable += 1
+            if result.undecodable <= 3:
+                logger.warning("export: skipping undecodable %s[%d]@%d: %s", topic, msg.partition, msg.offset, exc)
+            continue
+        if not record["prompt_id"].startswith(prompt_prefix):
+            continue
+        if record["record_id"] in seen:
+            result.replays += 1
+            continue
+        seen.add(record["record_id"])
+        result.written += 1
+        result.per_task[record["task"]] += 1
+        yield record
     if result.undecodable > 3:
         logger.warning("export: skipped %d undecodable records in all", result.undecodable)
+
+
+def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_prefix: str = "",
+           fmt: str = "jsonl", card: Callable[[Any], str] | None = None) -> ExportResult:
+    """Write each accepted record once to ``out`` in ``fmt`` (streams/app/formats.py)."""
+    from synthstream.streams.app.formats import write
+
+    result = ExportResult()
+    write(accepted(bootstrap, topic, serde, result, prompt_prefix), out, fmt, card)
     return result
+
+
+def card_context(bootstrap: str, names: Any, serde: SchemaRegistry) -> dict[str, Any]:
+    """What the dataset card says besides the records: each prompt's final outcome per task, and
+    the latest bias report of each data set (both read from their topics, bounded)."""
+    final: dict[str, tuple[str, str]] = {}  # prompt id -> (task, outcome): the last word per prompt
+    for msg in read_to_end(bootstrap, names.outcomes, purpose="export-card"):
+        try:
+            _, o = serde.decode(msg.value, "Outcome")
+        except DecodeError:
+            continue
+        final[o["prompt_id"]] = (o.get("task") or "unknown", o["outcome"])
+    outcomes: dict[str, Counter] = {}
+    for task, kind in final.values():
+        outcomes.setdefault(task, Counter())[kind] += 1
+    bias: dict[str, dict[str, Any]] = {}
+    for msg in read_to_end(bootstrap, names["bias-reports"], purpose="export-card"):
+        try:
+            _, report = serde.decode(msg.value, "BiasReport")
+        except DecodeError:
+            continue
+        if report["dataset"] not in bias or report["window_end"] >= bias[report["dataset"]]["window_end"]:
+            bias[report["dataset"]] = report
+    return {"outcomes": outcomes, "bias": bias}

@@ -49,6 +49,31 @@ def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(exported.read_text().splitlines()) == sorted(out.read_text().splitlines())
 
+    # the same records as Parquet and as a Hugging Face dataset with its card, read back
+    import datasets
+    import pyarrow.parquet as pq
+
+    by_id = {line["id"]: line for line in lines}
+    proc = cli("export", "--format", "parquet", "--out", str(tmp_path / "out.parquet"), env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert sorted(r["id"] for r in rows) == sorted(by_id)
+    for row in rows:
+        line = by_id[row["id"]]
+        assert row["messages"] == line["messages"] and row["answer"] == line["answer"]
+        assert row["quality_score"] == line["quality_score"] and row["dataset"] == "procedural-math"
+        assert json.loads(row["dimensions"])["difficulty"] == line["metadata"]["difficulty"]
+    proc = cli("export", "--format", "hf", "--out", str(tmp_path / "hf"), "--spec", "specs/procedural.yaml", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = datasets.load_from_disk(str(tmp_path / "hf"))
+    assert sorted(data["id"]) == sorted(by_id) and data[0]["messages"] == by_id[data[0]["id"]]["messages"]
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "# procedural-math" in card and f"| **all** | **{len(lines)}** |" in card
+    assert re.search(r"\| math\.linear \| \d+ \| \d+ \| \d+ \| 0 \|", card), card  # outcomes per task
+    assert "## Bias" in card  # the latest report, or that none was out yet (a window may still be open)
+    proc = cli("export", "--format", "csv", "--out", str(tmp_path / "x"), env=env)
+    assert proc.returncode == 1 and "not one of jsonl, parquet, hf" in " ".join((proc.stdout + proc.stderr).split())
+
 
 def summary(stdout: str) -> dict[str, str]:
     rows = {}
