@@ -59,4 +59,7 @@ DEDUP_ENTRY = {"record_id": "e" * 32, "prompt_id": "t-1", "scope": "t\x1fmath li
                "task": "math.linear", "added_at": 1_700_000_000_000, "embedded": True}
 SAMPLES = {"Prompt": PROMPT, "Generation": MODEL_GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
            "BiasReport": BIAS, "DeadLetter": DEAD, "Outcome": OUTCOME, "ReviewLabel": LABEL,
-           "DedupEntry": DEDUP_ENTRY}
+           "DedupEntry": DEDUP_ENTRY, "DatasetVersion": {
+               "name": "t", "version": "v1", "tagged_at": 1_700_000_000_000, "offsets": {"0": 12, "1": 0},
+               "records": 10, "per_task": {"math.linear": 10}, "spec_hashes": {"ab" * 32: 10}, "bias": None,
+               "note": "first ✓"}}

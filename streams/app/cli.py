@@ -29,6 +29,9 @@ app.add_typer(spec_app, name="spec")
 review_app = typer.Typer(help="Human review: export sampled verdicts for reviewers, import their labels.",
                          no_args_is_help=True)
 app.add_typer(review_app, name="review")
+dataset_app = typer.Typer(help="Named versions of a data set: tag one, list them, diff two (export --version "
+                          "reproduces one).", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
 console = Console(stderr=True)
 SPEC = typer.Option(..., "--spec", help="dataset spec (YAML)", exists=False)
 
@@ -359,7 +362,9 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
            spec: Path = typer.Option(None, "--spec", help="the data set's spec, for the dataset card (name, "
                                      "version, license, tasks)"),
            push_to_hub: str = typer.Option(None, "--push-to-hub", help="also upload the hf export to this hub "
-                                           "repo (owner/name; needs HF_TOKEN and a reachable hub)")) -> None:
+                                           "repo (owner/name; needs HF_TOKEN and a reachable hub)"),
+           version: str = typer.Option(None, "--version", help="NAME@VERSION: exactly the records of that tagged "
+                                       "version (synthstream dataset tag), not everything up to now")) -> None:
     """Write every accepted record, from the beginning, once per record id, in a trainer's format."""
     from synthstream.agents.spec import load_spec
     from synthstream.streams.app.exporter import card_context, export as do_export
@@ -381,15 +386,102 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
         parsed = load_spec(spec) if spec is not None else None
     except SynthstreamError as exc:
         _fail(exc)
+    manifest = None
+    if version is not None:
+        from synthstream.streams.app.versions import parse_key, read_versions
+
+        try:
+            wanted = "@".join(parse_key(version))
+        except SynthstreamError as exc:
+            _fail(exc)
+        tags = read_versions(s.bootstrap_servers, names["dataset-versions"], registry())
+        if wanted not in tags:
+            _fail(ConfigError(f"no version {wanted}; tagged: {', '.join(sorted(tags)) or 'none'} "
+                              "(synthstream dataset list)"))
+        manifest = tags[wanted]
     card = None
     if fmt == "hf":
-        context = dict(card_context(s.bootstrap_servers, names, registry()), spec=parsed)
+        context = dict(card_context(s.bootstrap_servers, names, registry()), spec=parsed,
+                       version=version if manifest is not None else None)
         card = functools.partial(card_text, context=context)
-    res = do_export(s.bootstrap_servers, names["accepted-records"], registry(), out, fmt=fmt, card=card)
+    res = do_export(s.bootstrap_servers, names["accepted-records"], registry(), out, fmt=fmt, card=card,
+                    version=manifest)
     console.print(f"wrote {res.written} records to {out} as {fmt} ({res.replays} replays skipped, "
                   f"{res.undecodable} undecodable skipped)")
     if push_to_hub:
         _push(out, push_to_hub)
+
+
+@dataset_app.command("tag")
+def dataset_tag(name: str = typer.Argument(..., help="the data set (its records' lineage.dataset)"),
+                version: str = typer.Argument(..., help="a new version name, e.g. v1 or 2026-12-02"),
+                note: str = typer.Option(None, "--note", help="a line saying what this version is")) -> None:
+    """Tag the data set's accepted records as they are now as NAME@VERSION (never overwritten)."""
+    from synthstream.streams.app.versions import tag
+
+    s, names, serde = _versions_io()
+    try:
+        m = tag(s.bootstrap_servers, names, serde, name, version, int(time.time() * 1000), note)
+    except SynthstreamError as exc:
+        _fail(exc)
+    tasks = ", ".join(f"{t} {n}" for t, n in m["per_task"].items())
+    console.print(f"tagged {name}@{version}: {m['records']} records ({tasks}) at accepted-records offsets "
+                  + ", ".join(f"{p}:{o}" for p, o in m["offsets"].items()))
+
+
+@dataset_app.command("list")
+def dataset_list() -> None:
+    """Every tagged version: when, how many records, per task."""
+    from rich.table import Table
+
+    from synthstream.streams.app.versions import read_versions
+
+    s, names, serde = _versions_io()
+    tags = read_versions(s.bootstrap_servers, names["dataset-versions"], serde)
+    if not tags:
+        console.print("no version tagged yet (synthstream dataset tag NAME VERSION)")
+        return
+    table = Table("version", "tagged at (UTC)", "records", "per task", "note")
+    for k, m in sorted(tags.items(), key=lambda kv: kv[1]["tagged_at"]):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(m["tagged_at"] / 1000))
+        table.add_row(k, when, str(m["records"]), ", ".join(f"{t} {n}" for t, n in m["per_task"].items()),
+                      m["note"] or "")
+    console.print(table)
+
+
+@dataset_app.command("diff")
+def dataset_diff(a: str = typer.Argument(..., help="NAME@VERSION"), b: str = typer.Argument(..., help="NAME@VERSION")
+                 ) -> None:
+    """What B has that A has not (and the reverse), per task, by record id."""
+    from synthstream.streams.app.versions import diff, parse_key, read_versions
+
+    s, names, serde = _versions_io()
+    tags = read_versions(s.bootstrap_servers, names["dataset-versions"], serde)
+    try:
+        keys = ["@".join(parse_key(x)) for x in (a, b)]
+    except SynthstreamError as exc:
+        _fail(exc)
+    missing = [k for k in keys if k not in tags]
+    if missing:
+        _fail(ConfigError(f"no version {', '.join(missing)}; tagged: {', '.join(sorted(tags)) or 'none'}"))
+    changes = diff(s.bootstrap_servers, names, serde, tags[keys[0]], tags[keys[1]])
+    for task, (added, removed) in changes.items():
+        console.print(f"{task}: +{added}" + (f" -{removed}" if removed else ""))
+    console.print(f"{keys[1]} vs {keys[0]}: +{sum(x for x, _ in changes.values())} records"
+                  + (f", -{sum(y for _, y in changes.values())}" if any(y for _, y in changes.values()) else ""))
+
+
+def _versions_io() -> tuple[Any, Any, Any]:
+    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.serde import registry
+    from synthstream.streams.runtime.topics import TopicNames, create_topics
+
+    s = _settings().kafka
+    if not cluster_ready(s.bootstrap_servers):
+        _fail(ConfigError(f"no Kafka answers at {s.bootstrap_servers}: start it with `synthstream kafka start` "
+                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    create_topics(s.bootstrap_servers, s.topic_prefix, s.partitions, s.replication_factor)  # dataset-versions, if new
+    return s, TopicNames(s.topic_prefix), registry()
 
 
 def _push(path: Path, repo: str) -> None:

@@ -76,13 +76,28 @@ def accepted(bootstrap: str, topic: str, serde: SchemaRegistry, result: ExportRe
 
 
 def export(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path, prompt_prefix: str = "",
-           fmt: str = "jsonl", card: Callable[[Any], str] | None = None) -> ExportResult:
-    """Write each accepted record once to ``out`` in ``fmt`` (streams/app/formats.py)."""
+           fmt: str = "jsonl", card: Callable[[Any], str] | None = None, version: Any = None) -> ExportResult:
+    """Write each accepted record once to ``out`` in ``fmt`` (streams/app/formats.py); with a
+    ``version`` manifest (streams/app/versions.py) exactly that version's records."""
     from synthstream.streams.app.formats import write
 
     result = ExportResult()
-    write(accepted(bootstrap, topic, serde, result, prompt_prefix), out, fmt, card)
+    if version is None:
+        records = accepted(bootstrap, topic, serde, result, prompt_prefix)
+    else:
+        from synthstream.streams.app.versions import Contents, records_of, stop_of
+
+        contents = Contents()
+        records = _counted(records_of(bootstrap, topic, serde, version["name"], stop_of(version), contents), result)
+    write(records, out, fmt, card)
     return result
+
+
+def _counted(records: Iterator[dict[str, Any]], result: ExportResult) -> Iterator[dict[str, Any]]:
+    for record in records:
+        result.written += 1
+        result.per_task[record["task"]] += 1
+        yield record
 
 
 def card_context(bootstrap: str, names: Any, serde: SchemaRegistry) -> dict[str, Any]:

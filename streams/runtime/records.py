@@ -168,6 +168,18 @@ class DedupEntry(TypedDict):
     embedded: bool  # False in entries written before the semantic tier (the schema default)
 
 
+class DatasetVersion(TypedDict):
+    name: str
+    version: str
+    tagged_at: int
+    offsets: dict[str, int]  # accepted-records partition (as text) -> end offset when tagged
+    records: int
+    per_task: dict[str, int]
+    spec_hashes: dict[str, int]
+    bias: str | None
+    note: str | None
+
+
 class DimensionReport(TypedDict):
     dimension: str
     observed: dict[str, float]
