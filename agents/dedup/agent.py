@@ -3,7 +3,8 @@
 Consumes: verdicts (Verdict); rejected verdicts are skipped (verification accounted them).
           Verification puts each verdict on the partition of its dedup scope, so this worker
           sees every candidate of the scopes in the partitions it is assigned.
-Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE);
+Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE,
+          CONTAMINATED: a record copying a benchmark test item, agents/dedup/decontam.py);
           dedup-index (DedupEntry, key record_id, same partition as the verdict): the changelog
 State:    one DedupIndex per assigned partition, replayed from the dedup-index changelog on first
           use and after every rebalance, so it survives restarts and crashes (agents/dedup/store.py);
@@ -28,7 +29,9 @@ import faust
 from synthstream.agents.deps import Deps
 from synthstream.agents.dedup import core
 from synthstream.agents.dedup.core import DedupParams, Duplicate
+from synthstream.agents.dedup.decontam import Decontaminator, humaneval
 from synthstream.agents.dedup.fields import dedup_route
+from synthstream.agents.families import decontamination_fields
 from synthstream.agents.dedup.normalize import normalize
 from synthstream.agents.dedup.semantic import SemanticParams
 from synthstream.agents.dedup.store import PartitionedIndex
@@ -50,6 +53,12 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                        "(synthstream_dedup_unembedded_total counts the records)",
                        service.why if service is not None else "no embedding service in this worker")
     index = PartitionedIndex(params, deps.bootstrap, deps.names["dedup-index"], deps.serde, snapshots, embed=embed)
+    bundled = None  # HumanEval, for data sets no spec describes
+    if w.decontaminate:
+        try:
+            bundled = Decontaminator(humaneval())
+        except OSError as exc:
+            logger.warning("dedup: no HumanEval to decontaminate against (%s); reinstall synthstream", exc)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
@@ -71,6 +80,14 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             return  # verification accounted it
         gen = verdict["generation"]
         config = deps.dataset(gen["lineage"]["dataset"])
+        found = core.contaminated(verdict, (config.decontam or bundled) if w.decontaminate else None,
+                                  decontamination_fields(gen["task"]), deps.clock())
+        if found is not None:  # a copy of a benchmark item: never accepted, never in the index
+            hit, contaminated = found
+            await sinks.send("outcomes", gen["prompt_id"], "Outcome", contaminated)
+            m.contaminated.labels(hit.benchmark, gen["task"]).inc()
+            m.records.labels(STAGE, "contaminated").inc()
+            return
         replayed = await index.ensure_ready(message.partition)
         if replayed is not None:
             m.dedup_replay.observe(replayed.seconds)

@@ -29,7 +29,8 @@ import numpy as np
 import xxhash
 from rapidfuzz import fuzz
 
-from synthstream.agents.dedup.fields import Route
+from synthstream.agents.dedup.decontam import Decontaminator, Hit
+from synthstream.agents.dedup.fields import Route, value
 from synthstream.agents.dedup.minhash import LshParams, MinHasher
 from synthstream.agents.dedup.normalize import normalize
 from synthstream.agents.dedup.semantic import DIM, SemanticIndex, SemanticParams
@@ -290,6 +291,19 @@ def accepted_record(verdict: Verdict, record_id: str, accepted_at: int) -> Accep
 def dedup_entry(entry: IndexEntry, task: str, added_at: int) -> DedupEntry:
     return DedupEntry(record_id=entry.record_id, prompt_id=entry.prompt_id, scope=entry.scope, text=entry.norm,
                       task=task, added_at=added_at, embedded=entry.embedded)
+
+
+def contaminated(verdict: Verdict, checker: Decontaminator | None, fields: tuple[str, ...],
+                 now_ms: int) -> tuple[Hit, Outcome] | None:
+    """The benchmark item an accepted verdict's ``fields`` copy, with its CONTAMINATED outcome; None
+    when they copy none (or nothing is checked)."""
+    if checker is None or not fields:
+        return None
+    gen = verdict["generation"]
+    hit = checker.check("\n".join(value(gen, path) for path in fields))
+    if hit is None:
+        return None
+    return hit, outcome(gen["prompt_id"], "CONTAMINATED", STAGE, now_ms, reason=hit.reason, task=gen["task"])
 
 
 def admit(verdict: Verdict, index: DedupIndex, route: Route, thresholds: tuple[float, float] | None,

@@ -90,6 +90,14 @@ def judged_by_default(task: str) -> bool:
     return family is not None and family.rubric is not None and family.rubric.by_default
 
 
+def decontamination_fields(task: str) -> tuple[str, ...]:
+    """The fields of a task's records that must not copy a benchmark item (none for an unknown task)."""
+    try:
+        return REGISTRY.family_of(task).decontaminate
+    except UnknownTask:
+        return ()
+
+
 def default_fields(task: str) -> DedupFields:
     """The family's dedup fields (an unknown task: its response, within the task)."""
     try:
@@ -99,4 +107,4 @@ def default_fields(task: str) -> DedupFields:
 
 
 __all__ = ["BUILTIN", "REGISTRY", "TASKS", "BiasView", "Registry", "SandboxNeeds", "TaskFamily", "UnknownTask",
-           "default_fields", "default_weights", "judged_by_default"]
+           "decontamination_fields", "default_fields", "default_weights", "judged_by_default"]

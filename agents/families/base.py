@@ -77,6 +77,8 @@ class TaskFamily:
     sandbox: SandboxNeeds | None = None
     bias: BiasView = BiasView()
     rubric: Rubric | None = None  # the LLM judge's criteria for this family's records
+    #: the fields checked against benchmark test sets (agents/dedup/decontam.py); () for none
+    decontaminate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.tasks:

@@ -17,6 +17,7 @@ FAMILY = TaskFamily(
     gate_weights={"task": 1.0},
     # the same function body for another function (or another spec) is not a copy
     dedup=DedupFields(("code.completion",), ("task", "code.entry_point", "code.prompt")),
+    decontaminate=("code.prompt",),  # the spec (signature and docstring) must not be HumanEval's
     sandbox=SandboxNeeds(limit_params={"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}),
     bias=BiasView(code=True),
     # the tests decide correctness; a judge (when the spec weighs one) grades readability

@@ -45,6 +45,7 @@ FAMILY = TaskFamily(
     gate_weights={"task": 1.0},
     # another equation or answer is another problem, however alike the wording
     dedup=DedupFields(("problem",), ("task", "equation", "answer"), semantic=True),
+    decontaminate=("problem",),  # the problem must not be a benchmark's (GSM8K, MATH: add them in the spec)
     # the answer is checked exactly; a judge (when the spec weighs one) grades the explanation
     rubric=Rubric((
         Criterion("explanation", "Does the working explain each step clearly, without filler or skipped steps?"),

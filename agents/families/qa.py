@@ -22,6 +22,7 @@ FAMILY = TaskFamily(
     # the same question on another passage is another record
     dedup=DedupFields(("grounding.question", "grounding.answer"), ("task", "grounding.doc_id", "grounding.chunk"),
                       semantic=True),
+    decontaminate=("grounding.question",),
     rubric=Rubric((
         Criterion("correct", "Is the answer a correct answer to the question, according to the passage?"),
         Criterion("supported", "Is everything the answer states supported by the passage, with nothing added?"),

@@ -185,7 +185,7 @@ def card_text(written: Written, context: dict[str, Any]) -> str:
     lines += [f"| **all** | **{written.records}** |", ""]
     outcomes = context.get("outcomes") or {}
     if outcomes:
-        kinds = ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER")
+        kinds = ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER", "CONTAMINATED")
         lines += ["Every prompt's outcome in the pipeline (accepted records are this data set; the rest were "
                   "dropped):", "", "| task | " + " | ".join(k.lower() for k in kinds) + " |",
                   "|---|" + "---|" * len(kinds)]

@@ -238,13 +238,17 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
                          watcher.per_task, model_desc, watcher.rejected_for, spend)
 
 
+KINDS = ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER", "CONTAMINATED")
+
+
 def summary_table(res: RunResult, out: Path) -> Table:
     table = Table(title="synthstream run")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("prompts produced", str(res.produced))
-    for kind in ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER"):
-        table.add_row(f"  {kind.lower().replace('_', ' ')}", str(res.outcomes.get(kind, 0)))
+    for kind in KINDS:
+        if kind != "CONTAMINATED" or res.outcomes.get(kind):  # copies of benchmark items: shown when there are any
+            table.add_row(f"  {kind.lower().replace('_', ' ')}", str(res.outcomes.get(kind, 0)))
     table.add_row("  no outcome (lost)", str(res.missing))
     for reason, n in sorted(res.dead_letter_reasons.items()):
         table.add_row(f"  dead letters seen, {reason}", str(n))
@@ -252,8 +256,7 @@ def summary_table(res: RunResult, out: Path) -> Table:
     if len(tasks) > 1 or res.model:
         for task in tasks:
             row = ", ".join(f"{kind.lower().replace('_', ' ')} {res.per_task[(task, kind)]}"
-                            for kind in ("ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER")
-                            if res.per_task[(task, kind)])
+                            for kind in KINDS if res.per_task[(task, kind)])
             table.add_row(f"  {task}", row)
             why = [(code, n) for (t, code), n in res.rejected_for.most_common() if t == task][:3]
             if why:

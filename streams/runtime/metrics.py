@@ -9,7 +9,7 @@ from synthstream.streams.runtime.errors import ConfigError
 OUTCOMES = {
     "generation": ("generated",),
     "verification": ("accepted", "rejected"),
-    "dedup": ("accepted", "duplicate_exact", "duplicate_near", "duplicate_semantic", "replayed"),
+    "dedup": ("accepted", "duplicate_exact", "duplicate_near", "duplicate_semantic", "contaminated", "replayed"),
     "bias": ("observed", "replayed", "redelivered"),  # replayed: re-read after a restart; redelivered: already reported
     "review": ("labelled",),
 }
@@ -47,6 +47,9 @@ class Metrics:
         self.dedup_hits = Counter(
             "synthstream_dedup_hits", "Duplicates dedup dropped, by kind (exact, near, semantic).", ["kind"],
             registry=registry)
+        self.contaminated = Counter(
+            "synthstream_contaminated", "Records dropped because they copy a benchmark test item, by benchmark "
+            "and task.", ["benchmark", "task"], registry=registry)
         self.dedup_unembedded = Counter(
             "synthstream_dedup_unembedded", "Records of a task deduplicated semantically that were kept without "
             "the semantic tier (no embedding model in this worker, or it failed), per task.", ["task"],

@@ -139,7 +139,7 @@ class AcceptedRecord(TypedDict):
 
 class Outcome(TypedDict):
     prompt_id: str
-    outcome: Literal["ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER"]  # OutcomeKind
+    outcome: Literal["ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER", "CONTAMINATED"]  # OutcomeKind
     stage: str
     reason: str | None
     record_id: str | None
@@ -147,7 +147,7 @@ class Outcome(TypedDict):
     decided_at: int
 
 
-OutcomeKind = Literal["ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER"]
+OutcomeKind = Literal["ACCEPTED", "REJECTED", "DUPLICATE", "DEAD_LETTER", "CONTAMINATED"]
 
 
 def outcome(prompt_id: str, kind: OutcomeKind, stage: str, decided_at: int, *, reason: str | None = None,

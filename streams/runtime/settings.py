@@ -82,6 +82,8 @@ class WorkerSettings(BaseSettings):
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
     dedup_semantic: bool = Field(True, description="the semantic tier: drop paraphrases by embedding cosine for "
                                  "the tasks whose dedup is semantic (the model: SYNTHSTREAM_VERIFY_SEMANTIC_*)")
+    decontaminate: bool = Field(True, description="check records against benchmark test sets in dedup (HumanEval "
+                                "and the spec's decontamination.benchmarks) and drop copies as CONTAMINATED")
     dedup_semantic_threshold: float = Field(0.84, gt=0, le=1, description="embedding cosine of a paraphrase "
                                             "when no spec sets it (docs/BENCHMARKS.md has the measurement)")
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "

@@ -124,6 +124,27 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
     assert ("dedup-index", 0) in sinks.partitions
 
 
+def test_dedup_drops_a_copy_of_a_benchmark_item_as_contaminated(deps):
+    from synthstream.agents.dedup.decontam import humaneval
+
+    def code_verdict(pid: str, prompt: str) -> dict:
+        code = {"prompt": prompt, "completion": "    return 1\n", "test": "def check(c):\n    pass\n",
+                "entry_point": "f", "spec_source": "model"}
+        gen = dict(GENERATION, prompt_id=pid, task="code.python", code=code, problem=prompt, response="x")
+        return dict(VERDICT, prompt_id=pid, generation=gen)
+
+    planted = code_verdict("t-5", humaneval()[12].text)  # HumanEval/12 as a generated spec
+    fresh = code_verdict("t-6", 'def running_max(xs):\n    """Largest value so far at each position."""\n')
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", v) for v in (planted, fresh)])
+    outcomes = {o["prompt_id"]: o for o in sinks.of("outcomes")}
+    assert outcomes["t-5"]["outcome"] == "CONTAMINATED" and "HumanEval HumanEval/12" in outcomes["t-5"]["reason"]
+    assert outcomes["t-6"]["outcome"] == "ACCEPTED"
+    assert [r["prompt_id"] for r in sinks.of("accepted-records")] == ["t-6"]
+    assert [e["prompt_id"] for e in sinks.of("dedup-index")] == ["t-6"]  # a contaminated record is not kept
+    assert count(deps, "synthstream_contaminated_total", benchmark="HumanEval", task="code.python") == 1
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="contaminated") == 1
+
+
 def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
     from synthstream.agents.dedup.fields import partition_for, scope_of
     from synthstream.agents.families import default_fields

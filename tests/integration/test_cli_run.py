@@ -69,7 +69,7 @@ def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     assert sorted(data["id"]) == sorted(by_id) and data[0]["messages"] == by_id[data[0]["id"]]["messages"]
     card = (tmp_path / "hf" / "README.md").read_text()
     assert "# procedural-math" in card and f"| **all** | **{len(lines)}** |" in card
-    assert re.search(r"\| math\.linear \| \d+ \| \d+ \| \d+ \| 0 \|", card), card  # outcomes per task
+    assert re.search(r"\| math\.linear \| \d+ \| \d+ \| \d+ \| 0 \| 0 \|", card), card  # outcomes per task
     assert "## Bias" in card  # the latest report, or that none was out yet (a window may still be open)
     proc = cli("export", "--format", "csv", "--out", str(tmp_path / "x"), env=env)
     assert proc.returncode == 1 and "not one of jsonl, parquet, hf" in " ".join((proc.stdout + proc.stderr).split())

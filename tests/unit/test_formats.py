@@ -86,7 +86,7 @@ def test_a_hugging_face_dataset_with_its_card(tmp_path):
     card = (tmp_path / "hf" / "README.md").read_text()
     assert card.startswith("---\nlicense: cc-by-4.0\n") and "# mine" in card and "Version: `mine@v1`" in card
     assert "| math.linear | 2 |" in card and "| **all** | **6** |" in card
-    assert "| math.linear | 2 | 5 | 1 | 0 |" in card  # outcomes per task
+    assert "| math.linear | 2 | 5 | 1 | 0 | 0 |" in card  # outcomes per task
     assert "task PSI 0.000 (ok)" in card and "`seed_source`" in card
     assert f"mean {sum(written.scores) / 6:.3f}" in card and "| 0.95–1.00 | 2 |" in card
     assert not list(tmp_path.glob("synthstream-export-*"))  # the work directory is gone
