@@ -59,6 +59,12 @@ DEDUP_ENTRY = {"record_id": "e" * 32, "prompt_id": "t-1", "scope": "t\x1fmath li
                "task": "math.linear", "added_at": 1_700_000_000_000, "embedded": True}
 SAMPLES = {"Prompt": PROMPT, "Generation": MODEL_GENERATION, "Verdict": VERDICT, "AcceptedRecord": ACCEPTED,
            "BiasReport": BIAS, "DeadLetter": DEAD, "Outcome": OUTCOME, "ReviewLabel": LABEL,
+           "PreferencePair": {
+               "pair_id": "t-1:0>1", "prompt_id": "t-1", "task": "math.linear",
+               "prompt": [{"role": "user", "content": "Solve x + 1 = 3 ✓"}], "chosen": "x = 2\nAnswer: 2",
+               "rejected": "x = 3\nAnswer: 3", "chosen_score": 1.0, "rejected_score": 0.0,
+               "chosen_reasons": ["answer_correct: 2"], "rejected_reasons": ["answer_wrong: 3 is not 2"],
+               "judged_by": "math", "lineage": LINEAGE},
            "DedupEntry": DEDUP_ENTRY, "DatasetVersion": {
                "name": "t", "version": "v1", "tagged_at": 1_700_000_000_000, "offsets": {"0": 12, "1": 0},
                "records": 10, "per_task": {"math.linear": 10}, "spec_hashes": {"ab" * 32: 10}, "bias": None,

@@ -79,6 +79,9 @@ class TaskFamily:
     rubric: Rubric | None = None  # the LLM judge's criteria for this family's records
     #: the fields checked against benchmark test sets (agents/dedup/decontam.py); () for none
     decontaminate: tuple[str, ...] = ()
+    #: each sample of a generation judged on its own, (passed, reason) per sample, or None when
+    #: the samples cannot be told apart (no truth); what preference pairs are made of
+    judge_samples: Callable[[dict[str, Any]], list[tuple[bool, str]] | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:

@@ -14,6 +14,7 @@ from typing import Any
 
 from synthstream.agents.dedup.fields import DedupFields
 from synthstream.agents.families.base import Criterion, Rubric, TaskFamily
+from synthstream.agents.generation.tasks.answers import NoAnswer, parse_canonical
 from synthstream.agents.generation.tasks.math import MATH_TASKS, MathTask
 from synthstream.agents.generation.tasks.math_open import OpenMathTask
 from synthstream.agents.generation.tasks.math_seeded import SeededMathTask
@@ -22,6 +23,31 @@ from synthstream.agents.verification.checks import Checked
 
 TASKS = (*MATH_TASKS, OpenMathTask(), SeededMathTask())
 _BY_NAME = {t.name: t for t in TASKS}
+
+
+def judge_samples(gen: dict[str, Any]) -> list[tuple[bool, str]] | None:
+    """Each sample's answer against the ground truth (the computed one, or a seed row's), or None
+    when there is none to compare with (math.open: agreement is not correctness) or one sample."""
+    task = _BY_NAME.get(gen["task"])
+    answers, reference = gen.get("sample_answers") or [], gen.get("reference_answer")
+    if task is None or isinstance(task, OpenMathTask) or not reference or len(answers) < 2:
+        return None
+    shape = "scalar" if isinstance(task, SeededMathTask) else task.shape
+    try:
+        truth = parse_canonical(reference, shape)
+    except NoAnswer:
+        return None
+    out = []
+    for answer in answers:
+        if not answer:
+            out.append((False, "answer_unreadable: no final answer"))
+            continue
+        try:
+            right = parse_canonical(answer, shape) == truth
+        except NoAnswer:
+            right = False
+        out.append((True, f"answer_correct: {answer}") if right else (False, f"answer_wrong: {answer} is not {reference}"))
+    return out
 
 
 def verify(gen: dict[str, Any], _sandbox: Any = None, _limits: Any = None) -> Checked:
@@ -50,4 +76,5 @@ FAMILY = TaskFamily(
     rubric=Rubric((
         Criterion("explanation", "Does the working explain each step clearly, without filler or skipped steps?"),
     )),
+    judge_samples=judge_samples,
 )

@@ -3,7 +3,8 @@
 Consumes: generations (Generation)
 Produces: verdicts (Verdict, accepted or rejected, with reasons; on the partition of the generation's dedup
           scope, see agents/dedup/store.py); outcomes (REJECTED); human-review (a
-          sample of the verdicts, by the spec's review_fraction)
+          sample of the verdicts, by the spec's review_fraction); preference-pairs (PreferencePair:
+          a sample that passed against one that failed, agents/verification/preferences.py)
 State:    none
 Metrics:  synthstream_stage_records_total{stage="verification"}, synthstream_quality_score,
           synthstream_verdicts_total{task, outcome, reason}, synthstream_validator_score{validator, task},
@@ -24,6 +25,7 @@ import faust
 
 from synthstream.agents.deps import Deps
 from synthstream.agents.verification import core
+from synthstream.agents.verification.preferences import preference_pairs
 from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 
 STAGE = core.STAGE
@@ -53,6 +55,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             await sinks.send("human-review", gen["prompt_id"], "Verdict", out.verdict)
         if out.outcome is not None:
             await sinks.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
+        for pair in preference_pairs(gen):  # its samples told apart: chosen passed, rejected failed
+            await sinks.send("preference-pairs", pair["pair_id"], "PreferencePair", pair)
+            m.preference_pairs.labels(gen["task"]).inc()
         # counting
         kind = "accepted" if decision.accepted else "rejected"
         if jailed:

@@ -357,8 +357,9 @@ def worker(spec: list[Path] = typer.Option([], "--spec", help="spec(s) whose tar
 @app.command()
 def export(out: Path = typer.Option(..., "--out", help="the file to write (a directory for --format hf)"),
            fmt: str = typer.Option("jsonl", "--format", help="jsonl (one chat-format example per line), parquet "
-                                   "(typed columns, zstd) or hf (a Hugging Face dataset saved with save_to_disk, "
-                                   "plus a README.md dataset card)"),
+                                   "(typed columns, zstd), hf (a Hugging Face dataset saved with save_to_disk, "
+                                   "plus a README.md dataset card) or dpo (the preference pairs, as TRL's DPO "
+                                   "trainer reads them)"),
            spec: Path = typer.Option(None, "--spec", help="the data set's spec, for the dataset card (name, "
                                      "version, license, tasks)"),
            push_to_hub: str = typer.Option(None, "--push-to-hub", help="also upload the hf export to this hub "
@@ -373,8 +374,10 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
     from synthstream.streams.runtime.serde import registry
     from synthstream.streams.runtime.topics import TopicNames
 
-    if fmt not in FORMATS:
-        _fail(ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}"))
+    if fmt not in (*FORMATS, "dpo"):
+        _fail(ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}, dpo"))
+    if fmt == "dpo" and (version or push_to_hub):
+        _fail(ConfigError("--format dpo writes every preference pair; --version and --push-to-hub are for records"))
     if push_to_hub and fmt != "hf":
         _fail(ConfigError("--push-to-hub uploads a Hugging Face dataset: use it with --format hf"))
     s = _settings().kafka
@@ -386,6 +389,13 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
         parsed = load_spec(spec) if spec is not None else None
     except SynthstreamError as exc:
         _fail(exc)
+    if fmt == "dpo":
+        from synthstream.streams.app.exporter import export_pairs
+
+        res = export_pairs(s.bootstrap_servers, names["preference-pairs"], registry(), out)
+        console.print(f"wrote {res.written} preference pairs to {out} as TRL DPO JSONL ({res.replays} replays "
+                      f"skipped, {res.undecodable} undecodable skipped)")
+        return
     manifest = None
     if version is not None:
         from synthstream.streams.app.versions import parse_key, read_versions

@@ -100,6 +100,42 @@ def _counted(records: Iterator[dict[str, Any]], result: ExportResult) -> Iterato
         yield record
 
 
+def to_dpo(pair: dict[str, Any]) -> dict[str, Any]:
+    """One pair as TRL's DPO trainer reads a conversational preference example."""
+    return {"prompt": [{"role": m["role"], "content": m["content"]} for m in pair["prompt"]],
+            "chosen": [{"role": "assistant", "content": pair["chosen"]}],
+            "rejected": [{"role": "assistant", "content": pair["rejected"]}],
+            "score_chosen": pair["chosen_score"], "score_rejected": pair["rejected_score"],
+            "id": pair["pair_id"], "task": pair["task"], "prompt_id": pair["prompt_id"],
+            "metadata": {"chosen_reasons": pair["chosen_reasons"], "rejected_reasons": pair["rejected_reasons"],
+                         "judged_by": pair["judged_by"], "lineage": pair["lineage"]}}
+
+
+def export_pairs(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path) -> ExportResult:
+    """``export --format dpo``: every preference pair once (by pair id), as JSONL."""
+    import json
+
+    result, seen = ExportResult(), set()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for msg in read_to_end(bootstrap, topic, purpose="export-dpo"):
+            try:
+                _, pair = serde.decode(msg.value, "PreferencePair")
+            except DecodeError:
+                result.undecodable += 1
+                continue
+            if pair["pair_id"] in seen:
+                result.replays += 1
+                continue
+            seen.add(pair["pair_id"])
+            fh.write(json.dumps(to_dpo(pair), ensure_ascii=False) + "\n")
+            result.written += 1
+            result.per_task[pair["task"]] += 1
+    tmp.replace(out)
+    return result
+
+
 def card_context(bootstrap: str, names: Any, serde: SchemaRegistry) -> dict[str, Any]:
     """What the dataset card says besides the records: each prompt's final outcome per task, and
     the latest bias report of each data set (both read from their topics, bounded)."""

@@ -47,6 +47,9 @@ class Metrics:
         self.dedup_hits = Counter(
             "synthstream_dedup_hits", "Duplicates dedup dropped, by kind (exact, near, semantic).", ["kind"],
             registry=registry)
+        self.preference_pairs = Counter(
+            "synthstream_preference_pairs", "Preference pairs (a sample that passed, one that failed) emitted, "
+            "per task.", ["task"], registry=registry)
         self.contaminated = Counter(
             "synthstream_contaminated", "Records dropped because they copy a benchmark test item, by benchmark "
             "and task.", ["benchmark", "task"], registry=registry)

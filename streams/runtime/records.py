@@ -168,6 +168,21 @@ class DedupEntry(TypedDict):
     embedded: bool  # False in entries written before the semantic tier (the schema default)
 
 
+class PreferencePair(TypedDict):
+    pair_id: str
+    prompt_id: str
+    task: str
+    prompt: list[Message]
+    chosen: str
+    rejected: str
+    chosen_score: float
+    rejected_score: float
+    chosen_reasons: list[str]
+    rejected_reasons: list[str]
+    judged_by: str
+    lineage: Lineage
+
+
 class DatasetVersion(TypedDict):
     name: str
     version: str

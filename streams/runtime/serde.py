@@ -26,7 +26,7 @@ MARKER = b"\xc3\x01"
 HEADER_LEN = 10
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"  # the source tree and the wheel alike
 RECORD_TYPES = ("Prompt", "Generation", "Verdict", "AcceptedRecord", "BiasReport", "DeadLetter", "Outcome",
-                "ReviewLabel", "DedupEntry", "DatasetVersion")
+                "ReviewLabel", "DedupEntry", "DatasetVersion", "PreferencePair")
 # named types that only appear inside the records above
 EMBEDDED_TYPES = ("Lineage", "Message", "ModelConfig", "Usage", "CodeSample", "Grounding", "ValidatorScore")
 

@@ -33,6 +33,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("review-labels", "ReviewLabel", "prompt_id", {"retention.ms": "-1"}),
     # dedup's index, kept forever: replaying a partition rebuilds the index of the scopes it owns
     TopicSpec("dedup-index", "DedupEntry", "record_id", {"cleanup.policy": "compact", "retention.ms": "-1"}),
+    # chosen/rejected sample pairs for preference training, kept for ever
+    TopicSpec("preference-pairs", "PreferencePair", "pair_id", {"retention.ms": "-1"}),
     # named versions of the data sets (offsets into accepted-records), kept forever
     TopicSpec("dataset-versions", "DatasetVersion", "NAME@VERSION", {"cleanup.policy": "compact", "retention.ms": "-1"}),
 )

@@ -135,7 +135,8 @@ def test_dedup_drops_a_copy_of_a_benchmark_item_as_contaminated(deps):
 
     planted = code_verdict("t-5", humaneval()[12].text)  # HumanEval/12 as a generated spec
     fresh = code_verdict("t-6", 'def running_max(xs):\n    """Largest value so far at each position."""\n')
-    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", v) for v in (planted, fresh)])
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", v) for v in (planted, fresh)],
+                      wait_for=lambda s: len(s.of("outcomes")) >= 2)
     outcomes = {o["prompt_id"]: o for o in sinks.of("outcomes")}
     assert outcomes["t-5"]["outcome"] == "CONTAMINATED" and "HumanEval HumanEval/12" in outcomes["t-5"]["reason"]
     assert outcomes["t-6"]["outcome"] == "ACCEPTED"

@@ -72,7 +72,7 @@ def test_run_accounts_for_every_prompt_and_exports_jsonl(env, tmp_path):
     assert re.search(r"\| math\.linear \| \d+ \| \d+ \| \d+ \| 0 \| 0 \|", card), card  # outcomes per task
     assert "## Bias" in card  # the latest report, or that none was out yet (a window may still be open)
     proc = cli("export", "--format", "csv", "--out", str(tmp_path / "x"), env=env)
-    assert proc.returncode == 1 and "not one of jsonl, parquet, hf" in " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 1 and "not one of jsonl, parquet, hf, dpo" in " ".join((proc.stdout + proc.stderr).split())
 
 
 def summary(stdout: str) -> dict[str, str]:

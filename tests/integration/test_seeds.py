@@ -2,7 +2,8 @@
 prompt per good row and names the bad ones by row number; math.seeded solves them with a model
 (the fault-injecting test server, scripted to get one problem wrong), the verifier checks the
 answers against the rows', the accepted records say which row they came from, and a re-run with
-the same run id publishes nothing twice."""
+the same run id publishes nothing twice; a problem whose samples split into right and wrong gives
+a preference pair, exported in TRL's DPO shape."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,9 @@ ROWS = [{"q": "A box holds 6 eggs. How many eggs are in 9 boxes?", "a": "6 * 9 =
         {"q": "What is 7 + 5?"},  # no answer field
         {"q": "How many legs does a spider have?", "a": "eight"},  # not a number the verifier reads
         {"q": "A rope 45 metres long is cut into 5 pieces. How long is each, in metres?", "a": "9"}]
-SAYS = {"eggs": "54", "marbles": "35", "stickers": "9", "rope": "8"}  # the model gets the rope wrong
+# three samples per problem, answered in turn: the rope always wrong, one egg sample wrong
+SAYS = {"eggs": ["54", "55", "54"], "marbles": ["35"] * 3, "stickers": ["9"] * 3, "rope": ["8", "8", "7"]}
+ASKED: Counter = Counter()
 
 
 def solver(api: str, body: dict) -> str:
@@ -40,7 +44,9 @@ def solver(api: str, body: dict) -> str:
     word = next((w for w in SAYS if w in last), None)
     if word is None:
         return "I do not know.\nAnswer: 0"
-    return f"Read the numbers in the problem and compute.\nSo the result is {SAYS[word]}.\nAnswer: {SAYS[word]}"
+    said = SAYS[word][ASKED[word] % 3]
+    ASKED[word] += 1
+    return f"Read the numbers in the problem and compute.\nSo the result is {said}.\nAnswer: {said}"
 
 
 def produce(bootstrap: str, prefix: str, spec: Path, source: Path, run_id: str) -> str:
@@ -59,7 +65,7 @@ def test_a_seed_file_becomes_verified_records_that_name_their_rows(names, bootst
     spec.write_text(yaml.safe_dump({
         "dataset": {"name": "it-seeded", "version": "1"},
         "model": {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 64}},
-        "tasks": [{"name": "math.seeded", "weight": 1, "params": {"samples": 1}}],
+        "tasks": [{"name": "math.seeded", "weight": 1, "params": {"samples": 3}}],
         "seeds": {"path": "unused.jsonl", "fields": {"question": "q", "answer": "a"}}}))
     serde = registry()
     watcher = OutcomeWatcher(bootstrap, names, serde)
@@ -89,3 +95,18 @@ def test_a_seed_file_becomes_verified_records_that_name_their_rows(names, bootst
         assert record["lineage"]["seed_hash"] == row_hash(Row(number, ROWS[number - 1]))
         assert record["task"] == "math.seeded" and ROWS[number - 1]["q"] in record["messages"][0]["content"]
     assert by_row[1]["answer"] == "54"
+
+    # the egg problem's samples split into right and wrong: one preference pair, exported for DPO
+    pairs = [serde.decode(m.value, "PreferencePair")[1] for m in read_to_end(bootstrap, names["preference-pairs"])]
+    assert [(p["prompt_id"], p["chosen"][-10:], p["rejected"][-10:]) for p in pairs] == [
+        ("it-seeded-run1-r00000001", "Answer: 54", "Answer: 55")]
+    assert pairs[0]["rejected_reasons"] == ["answer_wrong: 55 is not 54"]
+    out = tmp_path / "pairs.jsonl"
+    env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=names.prefix)
+    done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "export", "--format", "dpo", "--out",
+                           str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [line] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert line["prompt"][0]["role"] == "user" and ROWS[0]["q"] in line["prompt"][0]["content"]
+    assert line["chosen"][0]["content"].endswith("Answer: 54") and line["rejected"][0]["role"] == "assistant"
+    assert (line["score_chosen"], line["score_rejected"]) == (1.0, 0.0)
