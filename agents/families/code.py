@@ -1,17 +1,18 @@
-"""Python functions with tests (HumanEval format), from the bundled catalogue or written by the
-model, verified by running the tests against the completion in the sandbox."""
+"""Python functions with tests (HumanEval format), from the bundled catalogue, written by the
+model, or from the user's own rows (code.seeded), verified by running the tests against the
+completion in the sandbox."""
 
 from __future__ import annotations
 
 from synthstream.agents.dedup.fields import DedupFields
 from synthstream.agents.families.base import BiasView, Criterion, Rubric, SandboxNeeds, TaskFamily
-from synthstream.agents.generation.tasks.code import CodeTask
+from synthstream.agents.generation.tasks.code import CodeTask, SeededCodeTask
 from synthstream.agents.verification import checks
 
 FAMILY = TaskFamily(
     name="code",
     summary="Python functions that pass their tests, run in the sandbox",
-    tasks=(CodeTask(),),
+    tasks=(CodeTask(), SeededCodeTask()),
     verify=checks.verify_code,
     verifier=checks.CODE_VERIFIER,
     gate_weights={"task": 1.0},

@@ -110,3 +110,47 @@ def test_a_seed_file_becomes_verified_records_that_name_their_rows(names, bootst
     assert line["prompt"][0]["role"] == "user" and ROWS[0]["q"] in line["prompt"][0]["content"]
     assert line["chosen"][0]["content"].endswith("Answer: 54") and line["rejected"][0]["role"] == "assistant"
     assert (line["score_chosen"], line["score_rejected"]) == (1.0, 0.0)
+
+
+CODE_ROWS = [  # HumanEval-style and MBPP-style rows; the model's body is right for the first two only
+    {"prompt": 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b."""\n', "fn": "add",
+     "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"},
+    {"prompt": 'def double(x: int) -> int:\n    """Return twice x."""\n', "fn": "double",
+     "test": ["assert double(4) == 8", "assert double(0) == 0"]},
+    {"prompt": 'def square(x: int) -> int:\n    """Return x squared."""\n', "fn": "square",
+     "test": ["assert square(3) == 9"]},
+    {"prompt": 'def half(x: int) -> int:\n    """Half of x."""\n', "fn": "halve", "test": ["assert half(4) == 2"]},
+]
+BODIES = {"add": "    return a + b\n", "double": "    return 2 * x\n", "square": "    return x + x\n"}
+
+
+def coder(api: str, body: dict) -> str:
+    asked = body.get("prompt") or ""
+    name = next((n for n in BODIES if f"def {n}(" in asked), None)
+    return BODIES.get(name, "    return None\n")
+
+
+def test_seed_function_specs_are_implemented_and_tested_in_the_jail(names, bootstrap, worker_factory, tmp_path):
+    source = tmp_path / "specs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in CODE_ROWS))
+    spec = tmp_path / "code.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"name": "it-code", "version": "1"},
+        "model": {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 64}},
+        "tasks": [{"name": "code.seeded", "weight": 1}],
+        "seeds": {"path": "x.jsonl", "fields": {"prompt": "prompt", "test": "test", "entry_point": "fn"}}}))
+    serde = registry()
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    with FakeLLM(responder=coder) as llm:
+        proc = worker_factory(names, spec, free_port(), SYNTHSTREAM_LLM_BASE_URL=llm.url)
+        said = produce(bootstrap, names.prefix, spec, source, "c1")
+        assert "published 3 prompts" in said and "row 4: the prompt defines ['half'], not the entry point 'halve'" in said
+        ids = [f"it-code-c1-r{n:08d}" for n in (1, 2, 3)]
+        pending = set(ids)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
+            f"no outcome for {sorted(pending)}; log:\n{proc.log_path.read_text()[-3000:]}"
+    assert [watcher.outcomes[i] for i in ids] == ["ACCEPTED", "ACCEPTED", "REJECTED"]
+    accepted = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_to_end(bootstrap, names["accepted-records"])]
+    assert sorted(r["code"]["entry_point"] for r in accepted) == ["add", "double"]
+    assert all(r["code"]["spec_source"] == "seed" and r["lineage"]["seed_row"] in (1, 2) for r in accepted)

@@ -193,3 +193,51 @@ def test_the_bundled_example_spec_is_valid():
     assert spec.seeds is not None and (root / "specs" / spec.seeds.path).exists()
     rows = [r for r in read_rows(str(root / "specs" / spec.seeds.path)) if isinstance(r, Row)]
     assert len(rows) >= 10 and all(map_row(r, spec.seeds.fields) for r in rows)
+
+
+# ---- code.seeded ----------------------------------------------------------------------------------
+
+def code_spec(**seeds) -> dict:
+    return {"dataset": {"name": "mycode", "version": "1"}, "model": {"name": "m", "api": "completion"},
+            "tasks": [{"name": "code.seeded", "weight": 1}],
+            "seeds": {"path": "specs.jsonl", "fields": {"prompt": "prompt", "test": "test", "entry_point": "fn"},
+                      **seeds}}
+
+
+ADD = 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b."""\n'
+
+
+def test_seed_rows_in_humaneval_or_mbpp_shape_become_specs_and_bad_ones_say_why():
+    from synthstream.agents.generation.tasks.code import CodeParseError, seed_spec
+
+    humaneval_style = seed_spec(ADD, "def check(candidate):\n    assert candidate(2, 3) == 5\n", "add")
+    mbpp_style = seed_spec(ADD, json.dumps(["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]), "add")
+    assert humaneval_style.test.startswith("def check(candidate):")
+    assert mbpp_style.test == "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+    for prompt, test, fn, message in ((ADD, "assert add(1, 1) == 2", "plus", "not the entry point 'plus'"),
+                                      (ADD, "print('no test')", "add", "neither a def check"),
+                                      (ADD, "def check(candidate):\n    assert candidate(1 ==", "add", "do not compile"),
+                                      ("def add(a, b:\n", "assert add(1, 1) == 2", "add", None)):
+        with pytest.raises(CodeParseError, match=message):
+            seed_spec(prompt, test, fn)
+    spec = parse_spec(code_spec())
+    rows = [Row(1, {"prompt": ADD, "test": "assert add(2, 3) == 5", "fn": "add"}),
+            Row(2, {"prompt": ADD, "test": "assert add(2, 3) == 5", "fn": "plus"})]
+    out = list(plan_seeded(spec, iter(rows), "r", 0, "specs.jsonl"))
+    assert out[0]["task"] == "code.seeded" and out[0]["params"]["entry_point"] == "add"
+    assert isinstance(out[1], BadRow) and "not the entry point 'plus'" in out[1].reason
+
+
+@pytest.mark.parametrize("body, passed", [("    return a + b\n", True), ("    return a - b\n", False)])
+def test_a_seeded_spec_is_implemented_by_the_model_and_tested_in_the_jail(sandbox, body, passed):
+    from synthstream.agents.generation.tasks.code import SeededCodeTask
+
+    spec = parse_spec(code_spec())
+    row = Row(1, {"prompt": ADD, "test": json.dumps(["assert add(2, 3) == 5", "assert add(0, 0) == 0"]), "fn": "add"})
+    prompt = next(p for p in plan_seeded(spec, iter([row]), "r", 0, "specs.jsonl"))
+    out = asyncio.run(SeededCodeTask().write(prompt, SeededCodeTask().params(prompt["params"]),
+                                             PromptModel(solved_by([body]), prompt), None))
+    assert out.code["completion"] == body and out.code["spec_source"] == "seed"
+    gen = dict(out.fields(), task="code.seeded", threshold=prompt["threshold"], prompt_id=prompt["prompt_id"])
+    checked = REGISTRY.family_of("code.seeded").verify(gen, sandbox)
+    assert checked.accepted is passed, checked.reasons

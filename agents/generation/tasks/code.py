@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from synthstream.agents.generation.tasks.base import ModelTask, Output, Params, PromptModel
 from synthstream.streams.runtime.errors import PoisonRecord
@@ -205,26 +205,11 @@ class CodeTask(ModelTask):
             return await self._model_spec(prompt, params, model, rng, dims.get("topic") or rng.choice(TOPICS))
         specs = load_catalogue(params.catalogue or str(CATALOGUE))
         wanted = [s for s in specs if s.difficulty == dims.get("difficulty", s.difficulty)] or list(specs)
-        spec = rng.choice(wanted)
-        user = f"{prompt['instruction'].strip()}\n\n```python\n{spec.prompt}```"
-        if model.api == "chat":
-            [text] = (await model.complete(messages=({"role": "system", "content": SYSTEM},
-                                                     {"role": "user", "content": user}), n=1))[:1]
-            parse = lambda: body_from_function(code_block(text), spec.entry_point)  # noqa: E731
-        else:
-            [text] = (await model.complete(prompt=spec.prompt, stop=COMPLETION_STOP, n=1))[:1]
-            parse = lambda: completion_body(spec.prompt, text)  # noqa: E731
-        code = {"prompt": spec.prompt, "completion": "", "test": spec.test, "entry_point": spec.entry_point,
-                "spec_source": "catalogue"}
-        try:
-            code["completion"] = parse()
-        except CodeParseError as exc:
-            return Output(problem=user, response=text, samples=[text], code=code, parse_error=str(exc))
-        response = f"```python\n{spec.prompt}{code['completion']}```"
-        return Output(problem=user, response=response, answer=spec.entry_point, samples=[text], code=code)
+        return await implement(prompt, rng.choice(wanted), model, "catalogue")
 
     async def _model_spec(self, prompt: dict[str, Any], params: Any, model: PromptModel, rng: random.Random,
                           topic: str) -> Output:
+
         ask = f"{prompt['instruction'].strip()}\n\nTopic: {topic}."
         if model.api == "chat":
             [text] = (await model.complete(messages=({"role": "system", "content": SPEC_SYSTEM},
@@ -248,6 +233,96 @@ class CodeTask(ModelTask):
         user = f"{prompt['instruction'].strip()}\n\n```python\n{ws.prompt}```"
         return Output(problem=user, response=f"```python\n{ws.prompt}{ws.completion}```", answer=ws.entry_point,
                       samples=[text], code=code)
+
+
+async def implement(prompt: dict[str, Any], spec: Spec, model: PromptModel, source: str) -> Output:
+    """The model writes the body of a given spec (a catalogue's or a seed row's)."""
+    user = f"{prompt['instruction'].strip()}\n\n```python\n{spec.prompt}```"
+    if model.api == "chat":
+        [text] = (await model.complete(messages=({"role": "system", "content": SYSTEM},
+                                                 {"role": "user", "content": user}), n=1))[:1]
+        parse = lambda: body_from_function(code_block(text), spec.entry_point)  # noqa: E731
+    else:
+        [text] = (await model.complete(prompt=spec.prompt, stop=COMPLETION_STOP, n=1))[:1]
+        parse = lambda: completion_body(spec.prompt, text)  # noqa: E731
+    code = {"prompt": spec.prompt, "completion": "", "test": spec.test, "entry_point": spec.entry_point,
+            "spec_source": source}
+    try:
+        code["completion"] = parse()
+    except CodeParseError as exc:
+        return Output(problem=user, response=text, samples=[text], code=code, parse_error=str(exc))
+    response = f"```python\n{spec.prompt}{code['completion']}```"
+    return Output(problem=user, response=response, answer=spec.entry_point, samples=[text], code=code)
+
+
+def seed_spec(prompt: str, test: str, entry_point: str) -> Spec:
+    """A seed row's function spec: ``prompt`` a signature with a docstring that defines
+    ``entry_point``; ``test`` HumanEval's ``def check(candidate)`` or MBPP's assert statements
+    (a JSON list or lines) calling the function, turned into ``check``. CodeParseError says what
+    is wrong."""
+    tree = _parse(prompt if prompt.rstrip().endswith(("pass", "...")) else prompt + "    pass\n")
+    names = [n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+    if entry_point not in names:
+        raise CodeParseError(f"the prompt defines {names or 'no function'}, not the entry point {entry_point!r}")
+    text = test.strip()
+    if text.startswith("["):
+        try:
+            text = "\n".join(json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise CodeParseError(f"the tests look like a JSON list but are not one: {exc}") from None
+    if "def check(" not in text:
+        asserts = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("assert ")]
+        if not asserts:
+            raise CodeParseError("the tests have neither a def check(candidate) nor assert statements")
+        call = re.compile(rf"\b{re.escape(entry_point)}\s*\(")
+        text = "def check(candidate):\n" + "".join(f"    {call.sub('candidate(', a)}\n" for a in asserts)
+    try:
+        compile(text, "<tests>", "exec")
+    except SyntaxError as exc:
+        raise CodeParseError(f"the tests do not compile: {exc.msg} (line {exc.lineno})") from None
+    return Spec(id="seed", difficulty="", entry_point=entry_point, prompt=prompt if prompt.endswith("\n") else prompt + "\n",
+                test=text if text.endswith("\n") else text + "\n")
+
+
+class SeedCodeParams(Params):
+    prompt: str | None = Field(None, description="the signature and docstring (from the seed row)")
+    test: str | None = Field(None, description="def check(candidate), or assert statements calling the function")
+    entry_point: str | None = Field(None, description="the function's name")
+    timeout_s: float = Field(5.0, ge=0.5, le=120, description="wall seconds for one program and its tests")
+    cpu_s: int = Field(5, ge=1, le=120, description="CPU seconds per sandboxed process")
+    memory_mb: int = Field(512, ge=64, le=8192, description="address space per sandboxed process")
+
+    @field_validator("test", mode="before")
+    @classmethod
+    def _lines(cls, value: Any) -> Any:
+        return "\n".join(str(v) for v in value) if isinstance(value, list) else value  # MBPP's test_list
+
+
+class SeededCodeTask(ModelTask):
+    name = "code.seeded"
+    summary = "your own function specs with tests (HumanEval or MBPP rows): the model implements, the jail tests"
+    dimensions: dict[str, tuple[str, ...]] = {}
+    params_model = SeedCodeParams
+    seed_fields = ("prompt", "test", "entry_point")
+    default_instructions = ("Implement the function so that it does what its docstring says.",)
+
+    @classmethod
+    def check_seed(cls, params: dict[str, str]) -> str | None:
+        try:
+            seed_spec(params["prompt"], params["test"], params["entry_point"])
+        except CodeParseError as exc:
+            return str(exc)
+        return None
+
+    async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel, rng: random.Random) -> Output:
+        if not (params.prompt and params.test and params.entry_point):
+            raise PoisonRecord("invalid_record", "code.seeded needs the prompt, test and entry_point params of a "
+                                                 "seed row; give the spec a seeds: section (or produce --from FILE)")
+        try:
+            spec = seed_spec(params.prompt, params.test, params.entry_point)
+        except CodeParseError as exc:
+            raise PoisonRecord("invalid_record", f"the seed row's function spec: {exc}") from None
+        return await implement(prompt, spec, model, "seed")
 
 
 def _as_written(spec: Spec) -> str:
