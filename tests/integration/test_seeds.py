@@ -154,3 +154,39 @@ def test_seed_function_specs_are_implemented_and_tested_in_the_jail(names, boots
     accepted = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_to_end(bootstrap, names["accepted-records"])]
     assert sorted(r["code"]["entry_point"] for r in accepted) == ["add", "double"]
     assert all(r["code"]["spec_source"] == "seed" and r["lineage"]["seed_row"] in (1, 2) for r in accepted)
+
+
+def test_the_main_job_runs_a_seeded_spec(bootstrap, tmp_path):
+    """`synthstream run` with a seeds section publishes the rows (bad ones said and skipped), waits
+    for every outcome and exports the accepted records, which name their rows."""
+    import uuid
+
+    from tests.integration.conftest import free_port as port
+
+    source = tmp_path / "rows.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    spec = tmp_path / "run.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"name": "it-run-seeded", "version": "1"},
+        "model": {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 64}},
+        "tasks": [{"name": "math.seeded", "weight": 1, "params": {"samples": 1}}],
+        "seeds": {"path": "rows.jsonl", "fields": {"question": "q", "answer": "a"}}}))  # relative to the spec
+    out = tmp_path / "out.jsonl"
+    with FakeLLM(responder=solver) as llm:
+        env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=f"s{uuid.uuid4().hex[:8]}.",
+                   SYNTHSTREAM_METRICS_PORT=str(port()), SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "w"),
+                   SYNTHSTREAM_LLM_BASE_URL=llm.url, COLUMNS="120")
+        done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "run", "--spec", str(spec),
+                               "--out", str(out), "--timeout", "180"], env=env, capture_output=True, text=True,
+                              timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "row 4: no field 'a'" in said and "row 5: answer 'eight'" in said
+    rows = {}
+    for line in done.stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) == 4 and cells[1]:
+            rows[cells[1]] = cells[2]
+    assert rows["prompts produced"] == "4" and rows["no outcome (lost)"] == "0"
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert records and all(r["metadata"]["lineage"]["seed_source"] == str(source) for r in records)
