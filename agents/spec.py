@@ -274,8 +274,9 @@ class Spec(_Strict):
             if missing:
                 raise ValueError(f"seeds.fields must map {missing} for task {name} (e.g. {missing[0]}: "
                                  f"<the row's field>); it maps {sorted(self.seeds.fields)}")
-            takes = set(TASKS[name].params_model.model_fields)
-            unknown = sorted(set(self.seeds.fields) - takes)
+            model = TASKS[name].params_model
+            takes = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+            unknown = sorted(set(self.seeds.fields) - takes) if model.model_config.get("extra") != "allow" else []
             if unknown:
                 raise ValueError(f"seeds.fields maps {unknown}, which task {name} does not take (its params: "
                                  f"{sorted(takes) or 'none'}); set seeds.task to the task the rows are for")

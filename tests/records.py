@@ -23,7 +23,7 @@ GENERATION = {"prompt_id": "t-1", "task": "math.linear", "problem": "Solve for x
               "messages": [{"role": "user", "content": "Solve for x: 2*x + 1 = 5"},
                            {"role": "assistant", "content": "Step 1 ...\nAnswer: x = 2"}],
               "samples": [], "sample_answers": [],
-              "code": CODE, "grounding": GROUNDING, "usage": USAGE, "parse_error": None}
+              "code": CODE, "grounding": GROUNDING, "usage": USAGE, "parse_error": None, "checks": None}
 VALIDATORS = [{"name": "task", "version": "math.linear-exact@1", "score": 1.0, "weight": 1.0, "veto": False,
                "reasons": []},
               {"name": "diversity", "version": "distinct-123@1", "score": 0.5, "weight": 0.0, "veto": False,

@@ -61,4 +61,4 @@ async def generate(prompt: Prompt, client: ModelClient | None, clock: Callable[[
         messages=fields["messages"], samples=fields["samples"], sample_answers=fields["sample_answers"],
         code=fields["code"], grounding=fields["grounding"],
         usage=model.usage_record() if model is not None else None,  # type: ignore[typeddict-item]
-        parse_error=fields["parse_error"])
+        parse_error=fields["parse_error"], checks=fields["checks"])

@@ -102,6 +102,7 @@ def to_generation(row: Any, number: int, threshold_for: Callable[[str], float],
         problem=users[0] if users else "", equation=row.get("equation"), steps=strings("steps"),
         answer=_text(answer, "answer"), response=replies[-1] if replies else "",
         reference_answer=row.get("reference_answer"), dimensions=dimensions, threshold=float(threshold),
+        checks=json.dumps(row["checks"]) if isinstance(row.get("checks"), dict) else row.get("checks"),
         lineage={"dataset": dataset, "dataset_version": "", "spec_hash": "", "producer_version": "",  # type: ignore
                  "generator": None, "model": None, "verifier": None, "prompted_at": 0, "generated_at": None,
                  "verified_at": None, "accepted_at": None},

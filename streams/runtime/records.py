@@ -110,6 +110,7 @@ class Generation(TypedDict):
     grounding: Grounding | None
     usage: Usage | None
     parse_error: str | None
+    checks: NotRequired[str | None]  # template tasks: what the spec declares the output must pass, as JSON
 
 
 class Verdict(TypedDict):

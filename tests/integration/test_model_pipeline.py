@@ -142,6 +142,9 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
             entry.update(dimensions={"difficulty": {"easy": 1}}, params={"samples": 2})
         elif name == "math.seeded":  # its problems come from the bundled seed rows
             entry.update(params={"samples": 1})
+        elif name == "template.text":  # a task defined in the spec: free text over a dimension
+            entry.update(params={"template": "Write one short, true sentence about {{ topic }}."},
+                         dimensions={"topic": {"rivers": 1, "volcanoes": 1}})
         elif name.startswith("math."):
             entry.update(dimensions={"difficulty": {"basic": 1}}, params={"samples": 1, "few_shot": 2})
         elif name == "code.python":

@@ -190,3 +190,58 @@ def test_the_main_job_runs_a_seeded_spec(bootstrap, tmp_path):
     assert rows["prompts produced"] == "4" and rows["no outcome (lost)"] == "0"
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert records and all(r["metadata"]["lineage"]["seed_source"] == str(source) for r in records)
+
+
+QA_ROWS = [{"q": "What is the capital of Peru?", "a": "Lima"}, {"q": "What is the capital of Chile?", "a": "Santiago"},
+           {"q": "What is the capital of Spain?", "a": "Madrid"}]
+CAPITALS = {"Peru": '{"answer": "Lima", "source": "atlas"}', "Chile": '{"answer": "Valparaiso", "source": "atlas"}',
+            "Spain": 'Madrid!'}  # Chile: wrong; Spain: not JSON at first, then right after the retry
+
+
+def capitals(api: str, body: dict) -> str:
+    messages = body.get("messages") or []
+    if len(messages) > 2 and "not JSON" in messages[-1]["content"]:
+        return '{"answer": "Madrid", "source": "atlas"}'
+    asked = messages[-1]["content"] if messages else ""
+    return next((v for k, v in CAPITALS.items() if k in asked), '{"answer": "?"}')
+
+
+def test_a_task_defined_in_yaml_with_structured_output_and_checks(names, bootstrap, worker_factory, tmp_path):
+    source = tmp_path / "capitals.csv"
+    source.write_text("q,a\n" + "".join(f'"{r["q"]}",{r["a"]}\n' for r in QA_ROWS))
+    spec = tmp_path / "template.yaml"
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}, "source": {"type": "string"}},
+              "required": ["answer", "source"]}
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"name": "it-template", "version": "1"},
+        "model": {"name": "fake-model", "api": "chat", "sampling": {"max_tokens": 64}},
+        "tasks": [{"name": "template.text", "weight": 1, "params": {
+            "system": "You answer geography questions in JSON.",
+            "template": "{{ question }} Answer with the city's name.",
+            "output": "json", "schema": schema, "reference": "answer",
+            "checks": [{"type": "regex", "field": "answer", "pattern": "^[A-Z][a-z]+$"},
+                       {"type": "reference", "field": "answer", "mode": "exact"}]}}],
+        "seeds": {"path": "x.csv", "fields": {"question": "q", "answer": "a"}}}))
+    serde = registry()
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    with FakeLLM(responder=capitals) as llm:
+        proc = worker_factory(names, spec, free_port(), ["generation", "verification", "dedup"],
+                              SYNTHSTREAM_LLM_BASE_URL=llm.url, SYNTHSTREAM_JUDGE_AUTO="false")
+        assert "published 3 prompts" in produce(bootstrap, names.prefix, spec, source, "t1")
+        ids = [f"it-template-t1-r{n:08d}" for n in (1, 2, 3)]
+        pending = set(ids)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
+            f"no outcome for {sorted(pending)}; log:\n{proc.log_path.read_text()[-3000:]}"
+        asked = [r for r in llm.requests if r.get("messages")]
+    assert all(r["response_format"]["type"] == "json_schema" for r in asked)  # structured output asked for
+    assert [watcher.outcomes[i] for i in ids] == ["ACCEPTED", "REJECTED", "ACCEPTED"]
+    accepted = {r["lineage"]["seed_row"]: r
+                for r in (serde.decode(m.value, "AcceptedRecord")[1]
+                          for m in read_to_end(bootstrap, names["accepted-records"]))}
+    assert json.loads(accepted[1]["messages"][-1]["content"]) == {"answer": "Lima", "source": "atlas"}
+    assert accepted[1]["messages"][0] == {"role": "system", "content": "You answer geography questions in JSON."}
+    assert json.loads(accepted[3]["answer"])["answer"] == "Madrid"  # right after one retry
+    verdicts = [serde.decode(m.value, "Verdict")[1] for m in read_to_end(bootstrap, names.verdicts)]
+    chile = next(v for v in verdicts if v["prompt_id"] == ids[1])
+    assert any("reference_mismatch" in r and "Valparaiso" in r for r in chile["reasons"]), chile["reasons"]

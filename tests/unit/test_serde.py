@@ -115,7 +115,7 @@ def test_records_written_with_an_earlier_schema_still_decode(reg, name):
 
 
 GENERATION_ADDED = {"messages": [], "samples": [], "sample_answers": [], "code": None, "grounding": None,
-                    "usage": None, "parse_error": None}
+                    "usage": None, "parse_error": None, "checks": None}
 
 
 def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
@@ -149,7 +149,7 @@ def test_old_generations_and_verdicts_decode_with_the_new_fields_defaulted(reg):
         schemaless_writer(buf, old.parsed, written)
         assert reg.decode(MARKER + old.fingerprint + buf.getvalue(), old.name) == (old.name, expected)
         checked.add(old.fingerprint)
-    assert len(checked) == 5  # Generation 6c3b… and 5fe4…, Verdict 2277…, e692… and 55d2…
+    assert len(checked) == 7  # Generation 6c3b…, 5fe4… and 1042…, Verdict 2277…, e692…, 55d2… and e7a4…
 
 
 def test_old_bias_reports_decode_with_the_text_statistics_defaulted(reg):

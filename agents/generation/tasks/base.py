@@ -57,11 +57,13 @@ class PromptModel:
                         stop=tuple(dict.fromkeys((*stop, *self._cfg.get("stop", ())))))
 
     async def complete(self, *, prompt: str = "", messages: tuple[dict[str, str], ...] = (),
-                       max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None) -> list[str]:
-        """One request; returns the text of every choice."""
+                       max_tokens: int | None = None, stop: tuple[str, ...] = (), n: int | None = None,
+                       response_format: dict[str, Any] | None = None) -> list[str]:
+        """One request; returns the text of every choice. ``response_format`` (chat only): the
+        server's structured output, e.g. a JSON schema it enforces."""
         request = ModelRequest(task=self.task, api=self.api, model=self.name,
                                sampling=self.sampling(max_tokens=max_tokens, stop=stop, n=n),
-                               prompt=prompt, messages=messages)
+                               prompt=prompt, messages=messages, response_format=response_format)
         self._calls += 1
         reply = await self._complete(request)
         self.usage.add(reply.usage)
@@ -91,6 +93,7 @@ class Output:
     code: dict[str, Any] | None = None
     grounding: dict[str, Any] | None = None
     parse_error: str | None = None
+    checks: str | None = None  # template tasks: the declared output checks, as JSON, for the verifier
 
     def fields(self) -> dict[str, Any]:
         messages = self.messages or ([{"role": "user", "content": self.problem},
@@ -99,7 +102,7 @@ class Output:
         return {"problem": self.problem, "response": self.response, "answer": self.answer, "messages": messages,
                 "equation": self.equation, "steps": list(self.steps), "reference_answer": self.reference_answer,
                 "samples": list(self.samples), "sample_answers": list(self.sample_answers), "code": self.code,
-                "grounding": self.grounding, "parse_error": self.parse_error}
+                "grounding": self.grounding, "parse_error": self.parse_error, "checks": self.checks}
 
 
 class Task:

@@ -76,6 +76,27 @@ def run_io(sandbox: Sandbox, program: str, entry_point: str, cases: list[IoCase]
     return RunResult("passed", "passed", result.duration_ms)
 
 
+def call(sandbox: Sandbox, program: str, entry_point: str, args: list[Any], limits: Limits = Limits()) -> tuple[str, Any]:
+    """One call of ``entry_point(*args)`` in the jail: ("ok", the returned value) or (status, detail)
+    when it raised, timed out or the jail failed."""
+    request = {"kind": "calls", "program": program, "entry_point": entry_point,
+               "calls": [{"args": wire.encode(list(args)), "kwargs": wire.encode({})}]}
+    result = _run(sandbox, request, limits)
+    if result.status != "done":
+        return result.status, result.detail
+    outputs = result.outputs if isinstance(result.outputs, list) else []
+    out = outputs[0] if outputs else None
+    if not isinstance(out, dict):
+        return "error", "the jail gave no answer for the call"
+    if "raise" in out:
+        name, message = (list(out["raise"]) + ["", ""])[:2] if isinstance(out["raise"], list) else ("?", "")
+        return "error", f"{name}: {str(message)[:200]}"
+    try:
+        return "ok", wire.decode(out.get("ok"))
+    except wire.WireError as exc:
+        return "error", f"the answer is not a plain value: {exc}"
+
+
 def _compare(n: int, case: IoCase, out: Any, loose: bool, rel_tol: float, abs_tol: float) -> str:
     if not isinstance(out, dict):
         return f"case {n}: the candidate's answer is not a reply"
