@@ -63,7 +63,7 @@ class TaskDedupSpec(_Strict):
     text: list[str] | None = Field(None, min_length=1, description="fields joined and compared fuzzily")
     scope: list[str] | None = Field(None, description="fields that must be equal for two records to be compared")
     semantic: bool | None = Field(None, description="also drop paraphrases by embedding cosine (default: the "
-                                                    "family's: on for math, dialogue and QA, off for code)")
+                                                    "family's: on for dialogue, QA and template tasks, off for math and code)")
 
     @field_validator("text", "scope")
     @classmethod

@@ -6,8 +6,9 @@ Each task family's defaults (agents/families/) keep apart what differs in substa
 problems with another equation or answer, two code samples for another function, two QA pairs
 on another passage, two dialogues on another topic or in another style. A spec overrides them
 per task (``tasks[].dedup``). A task whose dedup is ``semantic`` also has its text's embedding
-compared within the scope (the third tier, semantic.py): on for the families whose text is prose
-(math problems, dialogues, QA pairs), off for code, which a sentence model does not read.
+compared within the scope (the third tier, semantic.py): on for dialogues, QA pairs and template
+outputs, off for code (which a sentence model does not read) and math (whose scope already holds
+the substance, and whose problems the embeddings cannot tell apart).
 
 Field paths name a generation's parts: ``problem``, ``response``, ``answer``, ``equation``,
 ``messages`` (the whole conversation), ``task``, ``code.prompt``, ``code.completion``,

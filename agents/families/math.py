@@ -69,8 +69,11 @@ FAMILY = TaskFamily(
     verify=verify,
     verifier=checks.MATH_VERIFIER,
     gate_weights={"task": 1.0},
-    # another equation or answer is another problem, however alike the wording
-    dedup=DedupFields(("problem",), ("task", "equation", "answer"), semantic=True),
+    # another equation or answer is another problem, however alike the wording; the semantic tier
+    # is off by default: embeddings cannot tell math problems apart (bench_semdedup.py: precision
+    # 0.33-0.55 on math pairs) and embedding every record would cap the procedural pipeline at the
+    # model's rate; a spec turns it on per task (tasks[].dedup.semantic: true)
+    dedup=DedupFields(("problem",), ("task", "equation", "answer")),
     decontaminate=("problem",),  # the problem must not be a benchmark's (GSM8K, MATH: add them in the spec)
     # the answer is checked exactly; a judge (when the spec weighs one) grades the explanation
     rubric=Rubric((

@@ -33,6 +33,19 @@ from tests.records import GENERATION, VERDICT
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "specs" / "procedural.yaml"
+
+
+def semantic_spec(tmp_path: Path) -> Path:
+    """The procedural spec as data set dedup-it, with math.linear's semantic tier switched on (the
+    family leaves it off): the per-task switch, through the stage."""
+    import yaml
+
+    data = yaml.safe_load(SPEC.read_text())
+    data["dataset"]["name"] = "dedup-it"
+    data["tasks"][0]["dedup"] = {"semantic": True}
+    path = tmp_path / "dedup-it.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
 PLACES = ("orchard", "harbour", "bakery", "library", "garage", "meadow", "station", "market")
 
 
@@ -67,12 +80,13 @@ def publish(producer, names, serde, verdicts: list[dict], partitions: int = 4) -
 def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_index(names, bootstrap, worker_factory,
                                                                                      tmp_path):
     serde = registry()
+    spec = semantic_spec(tmp_path)
     watcher = OutcomeWatcher(bootstrap, names, serde)
     watcher.seek_to_beginning()
     producer = make_producer(bootstrap)
     fast = {"SYNTHSTREAM_WORKER_SESSION_TIMEOUT_S": "6"}
     try:
-        first = worker_factory(names, SPEC, free_port(), ["dedup"], SYNTHSTREAM_WORKER_DEDUP_SNAPSHOT_SECONDS="1",
+        first = worker_factory(names, spec, free_port(), ["dedup"], SYNTHSTREAM_WORKER_DEDUP_SNAPSHOT_SECONDS="1",
                                **fast)
         originals = publish(producer, names, serde, [verdict(i, f"o{i}", "Work it out step by step.")
                                                      for i in range(24)])
@@ -91,9 +105,9 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
 
         ports = free_port(), free_port()
         # one comes back on the crashed worker's data dir (it starts from the snapshots), one is new
-        a = worker_factory(names, SPEC, ports[0], ["dedup"], SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "worker-0"),
+        a = worker_factory(names, spec, ports[0], ["dedup"], SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "worker-0"),
                            **fast)
-        b = worker_factory(names, SPEC, ports[1], ["dedup"], **fast)
+        b = worker_factory(names, spec, ports[1], ["dedup"], **fast)
         near = publish(producer, names, serde, [verdict(i, f"n{i}", "Work it out step by step, please!")
                                                 for i in range(24)])
         fresh = publish(producer, names, serde, [verdict(100 + i, f"f{i}", "Work it out.") for i in range(4)])

@@ -193,7 +193,7 @@ def test_the_semantic_dedup_tier_is_the_familys_default_and_a_task_can_switch_it
     from synthstream.agents.families import default_fields
 
     assert default_fields("dialogue.chat").semantic and default_fields("qa.grounded").semantic
-    assert default_fields("math.linear").semantic and not default_fields("code.function").semantic
+    assert not default_fields("math.linear").semantic and not default_fields("code.python").semantic
     data = yaml.safe_load(DEMO.read_text())
     first = data["tasks"][0]["name"]
     assert parse_spec(data).dedup_fields()[first].semantic == default_fields(first).semantic
