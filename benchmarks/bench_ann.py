@@ -16,8 +16,9 @@ within the scope, then the record itself when it is new). Each contender, in its
 - recall@1: on 1,000 near copies of stored vectors (cosine about 0.95 to their original, the
   case dedup exists for), how often the index returns the exact nearest neighbour.
 
-``synthstream`` is agents/dedup/semantic.py itself (usearch i8 plus float16 rows for the exact
-confirmation and the snapshots), with everything in one scope (the worst case).
+``synthstream`` is agents/dedup/semantic.py itself (an exact float16 matrix until 2,048 records,
+then a usearch float16 graph that also gives the vectors back for snapshots), with everything
+in one scope (the worst case).
 
 The vectors: 20,000 real all-MiniLM-L6-v2 embeddings of distinct texts from benchmarks/dedup_corpus.py
 (cached under ~/.cache/synthstream), and for larger N seeded mixtures of three of them plus
@@ -181,8 +182,7 @@ class FaissHnsw(Contender):
 
 
 class Ours(Contender):
-    """agents/dedup/semantic.py as the stage uses it: float16 rows plus a usearch i8 graph, the
-    graph's best candidates confirmed exactly; one scope holding everything (the worst case)."""
+    """agents/dedup/semantic.py as the stage uses it; one scope holding everything (the worst case)."""
 
     def __init__(self, n: int) -> None:
         from synthstream.agents.dedup.semantic import SemanticIndex

@@ -174,7 +174,7 @@ class DedupIndex:
         values = list(self._entries.values())
         keys = np.frombuffer(b"".join(k for _, k in values), dtype=np.uint64).reshape(len(values), self.params.lsh.bands)
         rows = np.asarray([i for i, o in enumerate(ordinals) if o in self.semantic], dtype=np.int64)
-        vectors = np.asarray([self.semantic.vector(ordinals[i]) for i in rows], dtype=np.float16).reshape(-1, DIM)
+        vectors = self.semantic.vectors([ordinals[i] for i in rows.tolist()]).reshape(-1, DIM)
         return [e for e, _ in values], keys, rows, vectors
 
     def restore(self, entries: list[IndexEntry], keys: np.ndarray, rows: np.ndarray | None = None,

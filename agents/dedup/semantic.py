@@ -7,10 +7,9 @@ records, one group per dedup scope (records of different scopes are never compar
 other tiers), and answers "which kept record of this scope is nearest, and how near".
 
 A scope starts as an exact matrix (a dot product with every vector: exact, and faster than any
-graph while it is small); at ``ann_from`` vectors it also gets a usearch HNSW graph
-(benchmarks/bench_ann.py chose usearch over hnswlib and faiss-cpu by measurement), whose few
-best candidates are confirmed with the exact cosine. Vectors are kept as float16 (768 bytes a
-record), which is what a snapshot stores; a changelog replay recomputes them from the entry's
+graph while it is small); at ``ann_from`` vectors a usearch HNSW graph takes the vectors over
+(float16, so a snapshot reads them back from it; benchmarks/bench_ann.py chose usearch over
+hnswlib and faiss-cpu by measurement). A changelog replay recomputes vectors from the entry's
 normalised text. Pure apart from usearch: no model here; the caller passes vectors.
 """
 
@@ -26,8 +25,7 @@ DIM = 384
 @dataclass(frozen=True)
 class SemanticParams:
     threshold: float = 0.84  # cosine at or above which two texts are paraphrases (docs/BENCHMARKS.md)
-    ann_from: int = 2048  # vectors in a scope before it gets an HNSW graph
-    candidates: int = 4  # graph neighbours confirmed exactly
+    ann_from: int = 2048  # vectors in a scope before an HNSW graph holds them
     connectivity: int = 16
     expansion_add: int = 128
     expansion_search: int = 64
@@ -35,27 +33,32 @@ class SemanticParams:
     def __post_init__(self) -> None:
         if not 0 < self.threshold <= 1:
             raise ValueError(f"the semantic threshold is a cosine in (0, 1], got {self.threshold}")
-        if self.ann_from < 1 or self.candidates < 1:
-            raise ValueError("ann_from and candidates must be >= 1")
+        if self.ann_from < 1:
+            raise ValueError("ann_from must be >= 1")
 
 
 class _Scope:
-    """The vectors of one scope: rows of a growing float16 matrix, their ordinals, and from
-    ``ann_from`` rows on an HNSW graph keyed by ordinal."""
+    """The vectors of one scope: rows of a growing float16 matrix searched exactly, until the
+    scope reaches ``ann_from`` records; then a usearch HNSW graph (float16, keyed by ordinal)
+    holds them instead, and answers the search."""
 
     def __init__(self) -> None:
-        self.rows = np.empty((8, DIM), dtype=np.float16)
+        self.rows: np.ndarray | None = np.empty((8, DIM), dtype=np.float16)
         self.ordinals: list[int] = []
         self.row_of: dict[int, int] = {}
         self.graph = None  # usearch.index.Index once the scope is large
 
     def __len__(self) -> int:
-        return len(self.ordinals)
+        return len(self.graph) if self.graph is not None else len(self.ordinals)
 
     def add(self, ordinals: list[int], vectors: np.ndarray, params: SemanticParams) -> None:
-        """Append rows (one record as the stage goes, or a snapshot's many at once)."""
+        """Add records (one as the stage goes, or a snapshot's many at once)."""
+        if self.graph is not None:
+            self._into_graph(np.asarray(ordinals, dtype=np.uint64), vectors)
+            return
+        assert self.rows is not None
         n, k = len(self.ordinals), len(ordinals)
-        if n + k > len(self.rows):  # grow by a quarter: a million rows waste at most 190 MB, not 768
+        if n + k > len(self.rows):  # grow by a quarter
             grown = np.empty((max(len(self.rows) + len(self.rows) // 4 + 64, n + k), DIM), dtype=np.float16)
             grown[:n] = self.rows[:n]
             self.rows = grown
@@ -63,16 +66,27 @@ class _Scope:
         for i, ordinal in enumerate(ordinals):
             self.row_of[ordinal] = n + i
         self.ordinals.extend(ordinals)
-        if self.graph is not None:
-            self._add_to_graph(n, n + k)
-        elif n + k >= params.ann_from:
+        if n + k >= params.ann_from:  # large now: the graph takes the rows over
             from usearch.index import Index
 
-            self.graph = Index(ndim=DIM, metric="cos", dtype="i8", connectivity=params.connectivity,
+            self.graph = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=params.connectivity,
                                expansion_add=params.expansion_add, expansion_search=params.expansion_search)
-            self._add_to_graph(0, n + k)
+            self._into_graph(np.asarray(self.ordinals, dtype=np.uint64), self.rows[:n + k])
+            self.rows, self.ordinals, self.row_of = None, [], {}
+
+    def _into_graph(self, keys: np.ndarray, vectors: np.ndarray, chunk: int = 65_536) -> None:
+        """One at a time on one thread as the stage goes; a restore in chunks on every core
+        (float32 copies a chunk at a time, not all at once)."""
+        for at in range(0, len(keys), chunk):
+            part = keys[at:at + chunk]
+            self.graph.add(part, np.asarray(vectors[at:at + chunk], dtype=np.float32),
+                           threads=1 if len(part) == 1 else 0)
 
     def remove(self, ordinal: int) -> None:
+        if self.graph is not None:
+            self.graph.remove(ordinal)
+            return
+        assert self.rows is not None
         row = self.row_of.pop(ordinal)
         last = len(self.ordinals) - 1
         if row != last:  # the last row takes the removed one's place
@@ -81,32 +95,32 @@ class _Scope:
             self.ordinals[row] = moved
             self.row_of[moved] = row
         self.ordinals.pop()
-        if self.graph is not None:
-            self.graph.remove(ordinal)
 
-    def nearest(self, vector: np.ndarray, params: SemanticParams) -> tuple[int, float] | None:
+    def nearest(self, vector: np.ndarray) -> tuple[int, float] | None:
+        if self.graph is not None:
+            if len(self.graph) == 0:
+                return None
+            found = self.graph.search(vector, 1, threads=1)
+            if len(found.keys) == 0:
+                return None
+            return int(found.keys[0]), 1.0 - float(found.distances[0])
         n = len(self.ordinals)
         if n == 0:
             return None
-        if self.graph is None:
-            sims = self.rows[:n].astype(np.float32) @ vector
-            best = int(np.argmax(sims))
-            return self.ordinals[best], float(sims[best])
-        found = self.graph.search(vector, params.candidates, threads=1)
-        rows = [self.row_of[int(k)] for k in found.keys if int(k) in self.row_of]
-        if not rows:
-            return None
-        sims = self.rows[rows].astype(np.float32) @ vector
+        assert self.rows is not None
+        sims = self.rows[:n].astype(np.float32) @ vector
         best = int(np.argmax(sims))
-        return self.ordinals[rows[best]], float(sims[best])
+        return self.ordinals[best], float(sims[best])
 
-    def _add_to_graph(self, start: int, stop: int, chunk: int = 65_536) -> None:
-        """Rows ``start:stop`` into the graph: one at a time on one thread as the stage goes, in
-        chunks on every core for a restore (float32 copies a chunk at a time, not all at once)."""
-        for at in range(start, stop, chunk):
-            end = min(stop, at + chunk)
-            self.graph.add(np.asarray(self.ordinals[at:end], dtype=np.uint64), self.rows[at:end].astype(np.float32),
-                           threads=1 if end - at == 1 else 0)
+    def vectors(self, ordinals: list[int]) -> np.ndarray:
+        """The stored vectors of these ordinals, float16, in order."""
+        if not ordinals:
+            return np.zeros((0, DIM), dtype=np.float16)
+        if self.graph is not None:
+            return np.asarray(self.graph.get(np.asarray(ordinals, dtype=np.uint64), dtype=np.float16),
+                              dtype=np.float16).reshape(len(ordinals), DIM)
+        assert self.rows is not None
+        return self.rows[[self.row_of[o] for o in ordinals]]
 
 
 class SemanticIndex:
@@ -126,7 +140,7 @@ class SemanticIndex:
     def nearest(self, scope: int, vector: np.ndarray) -> tuple[int, float] | None:
         """The nearest kept record of the scope and its cosine, or None when the scope is empty."""
         group = self._scopes.get(scope)
-        return group.nearest(np.asarray(vector, dtype=np.float32), self.params) if group is not None else None
+        return group.nearest(np.asarray(vector, dtype=np.float32)) if group is not None else None
 
     def add(self, scope: int, ordinal: int, vector: np.ndarray) -> None:
         self.extend([(scope, ordinal, vector)])
@@ -157,8 +171,17 @@ class SemanticIndex:
             del self._scopes[scope]
 
     def vector(self, ordinal: int) -> np.ndarray:
-        group = self._scopes[self._scope_of[ordinal]]
-        return group.rows[group.row_of[ordinal]]
+        return self.vectors([ordinal])[0]
+
+    def vectors(self, ordinals: list[int]) -> np.ndarray:
+        """The vectors of these ordinals (all in the index), float16, in order: one batch per scope."""
+        out = np.zeros((len(ordinals), DIM), dtype=np.float16)
+        by_scope: dict[int, list[int]] = {}
+        for i, ordinal in enumerate(ordinals):
+            by_scope.setdefault(self._scope_of[ordinal], []).append(i)
+        for scope, positions in by_scope.items():
+            out[positions] = self._scopes[scope].vectors([ordinals[i] for i in positions])
+        return out
 
     def largest_scope(self) -> int:
         return max((len(g) for g in self._scopes.values()), default=0)

@@ -61,6 +61,8 @@ def test_a_large_scope_searches_its_graph_and_finds_what_the_exact_search_finds(
         exact.add(0, i, BASE[i])
         graph.add(0, i, BASE[i])
     assert graph._scopes[0].graph is not None and exact._scopes[0].graph is None
+    assert graph._scopes[0].rows is None  # the graph holds the vectors now
+    assert np.allclose(graph.vectors([3, 250]), exact.vectors([3, 250]), atol=1e-3)
     queries = [near(BASE[i], 0.02) for i in range(0, 400, 7)]
     assert [graph.nearest(0, q)[0] for q in queries] == [exact.nearest(0, q)[0] for q in queries]
     graph.remove(7)  # removed from the graph as well
@@ -68,7 +70,7 @@ def test_a_large_scope_searches_its_graph_and_finds_what_the_exact_search_finds(
 
 
 def test_params_are_validated():
-    for bad in (dict(threshold=0), dict(threshold=1.5), dict(ann_from=0), dict(candidates=0)):
+    for bad in (dict(threshold=0), dict(threshold=1.5), dict(ann_from=0)):
         with pytest.raises(ValueError):
             SemanticParams(**bad)
 
@@ -151,3 +153,27 @@ def test_a_snapshot_from_before_the_semantic_tier_still_loads(tmp_path):
                  entries=np.frombuffer(zlib.compress(rows), dtype=np.uint8), keys=keys)
     snap = snapshot.read(tmp_path / "old.npz", idx.params.lsh)
     assert snap is not None and snap.entries == entries and not snap.entries[0].embedded and len(snap.rows) == 0
+
+
+def test_a_scope_held_by_its_graph_exports_restores_and_evicts(tmp_path):
+    params = DedupParams(capacity=30, semantic=SemanticParams(ann_from=8))
+    first = DedupIndex(params)
+    words = ["".join(chr(97 + int(c)) for c in RNG.integers(0, 26, 7)) for _ in range(40 * 8)]
+    for i in range(40):  # one scope, past ann_from and past capacity: the oldest ten are evicted
+        first.check(f"p{i}", " ".join(words[8 * i:8 * i + 8]), "s", vector=BASE[i])
+    assert first.semantic._scopes[snapshot_scope()].graph is not None and len(first.semantic) == 30
+    entries, keys, rows, vectors = first.export()
+    assert len(rows) == 30 and np.allclose(vectors.astype(np.float32), BASE[10:40], atol=2e-3)
+    rebuilt = DedupIndex(params)
+    rebuilt.restore(entries, keys, rows, vectors)
+    probes = [near(BASE[i]) for i in (0, 5, 12, 39)]  # 0 and 5 were evicted
+    texts = [" ".join("".join(chr(97 + int(c)) for c in RNG.integers(0, 26, 9)) for _ in range(6)) for _ in probes]
+    decide = lambda idx: [type(idx.check(f"q{i}", texts[i], "s", vector=v)[0]).__name__  # noqa: E731
+                          for i, v in enumerate(probes)]
+    assert decide(first) == decide(rebuilt) == ["Unique", "Unique", "Duplicate", "Duplicate"]
+
+
+def snapshot_scope() -> int:
+    from synthstream.agents.dedup.core import scope_hash
+
+    return scope_hash("s")
