@@ -53,11 +53,20 @@ class _Scope:
 
     def add(self, ordinals: list[int], vectors: np.ndarray, params: SemanticParams) -> None:
         """Add records (one as the stage goes, or a snapshot's many at once)."""
+        n, k = len(self.ordinals), len(ordinals)
+        if self.graph is None and n + k >= params.ann_from:  # large now: a graph takes the vectors over
+            from usearch.index import Index
+
+            self.graph = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=params.connectivity,
+                               expansion_add=params.expansion_add, expansion_search=params.expansion_search)
+            if n:
+                assert self.rows is not None
+                self._into_graph(np.asarray(self.ordinals, dtype=np.uint64), self.rows[:n])
+            self.rows, self.ordinals, self.row_of = None, [], {}
         if self.graph is not None:
             self._into_graph(np.asarray(ordinals, dtype=np.uint64), vectors)
             return
         assert self.rows is not None
-        n, k = len(self.ordinals), len(ordinals)
         if n + k > len(self.rows):  # grow by a quarter
             grown = np.empty((max(len(self.rows) + len(self.rows) // 4 + 64, n + k), DIM), dtype=np.float16)
             grown[:n] = self.rows[:n]
@@ -66,13 +75,6 @@ class _Scope:
         for i, ordinal in enumerate(ordinals):
             self.row_of[ordinal] = n + i
         self.ordinals.extend(ordinals)
-        if n + k >= params.ann_from:  # large now: the graph takes the rows over
-            from usearch.index import Index
-
-            self.graph = Index(ndim=DIM, metric="cos", dtype="f16", connectivity=params.connectivity,
-                               expansion_add=params.expansion_add, expansion_search=params.expansion_search)
-            self._into_graph(np.asarray(self.ordinals, dtype=np.uint64), self.rows[:n + k])
-            self.rows, self.ordinals, self.row_of = None, [], {}
 
     def _into_graph(self, keys: np.ndarray, vectors: np.ndarray, chunk: int = 65_536) -> None:
         """One at a time on one thread as the stage goes; a restore in chunks on every core
