@@ -284,7 +284,22 @@ class Spec(_Strict):
 
     @property
     def spec_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical spec. Sections added after specs were first hashed are left out
+        while unset, so that a spec which does not use them keeps its hash across versions (and a
+        run id reproduces its prompts: they are seeded from the hash)."""
+        data = self.model_dump(mode="json")
+        if self.seeds is None:
+            del data["seeds"]
+        if self.decontamination == DecontaminationSpec():
+            del data["decontamination"]
+        if self.dataset.license is None:
+            del data["dataset"]["license"]
+        if self.dedup.semantic is None:
+            del data["dedup"]["semantic"]
+        for task in data["tasks"]:
+            if task.get("dedup") and task["dedup"].get("semantic") is None:
+                del task["dedup"]["semantic"]
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property

@@ -24,6 +24,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> int:
+    """A first port of ``n`` consecutive free ones (``run`` gives worker i the metrics port + i),
+    below the ephemeral range: there a client's connection may take port + 1 before the worker
+    binds it."""
+    import random
+
+    rng = random.Random()
+    for _ in range(200):
+        first = rng.randrange(20_000, 32_000 - n)
+        socks = []
+        try:
+            for port in range(first, first + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports below 32000")
+
+
 @pytest.fixture(scope="session")
 def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaSettings]:
     existing = os.environ.get("SYNTHSTREAM_BOOTSTRAP")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def cli(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.Com
 @pytest.fixture
 def env(bootstrap, tmp_path) -> dict[str, str]:
     return dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=f"c{uuid.uuid4().hex[:8]}.",
-                SYNTHSTREAM_METRICS_PORT=str(free_port()), SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "w"),
+                SYNTHSTREAM_METRICS_PORT=str(free_ports(4)), SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "w"),
                 COLUMNS="120")
 
 

@@ -68,6 +68,20 @@ def paraphrase(i: int, prompt_id: str) -> dict:
     return v
 
 
+def group_has(bootstrap: str, group: str, members: int) -> bool:
+    """The consumer group is stable with ``members`` members (both new workers have joined, so
+    the partitions are shared before anything is published)."""
+    from synthstream.streams.runtime import kafka_io
+
+    admin = kafka_io.admin(bootstrap, "test-group")
+    try:
+        info = admin.describe_groups([group]).get(group) or {}
+        state = info.get("group_state") or info.get("state")
+        return state == "Stable" and len(info.get("members") or []) == members
+    finally:
+        admin.close()
+
+
 def publish(producer, names, serde, verdicts: list[dict], partitions: int = 4) -> list[str]:
     for v in verdicts:
         gen = v["generation"]
@@ -108,6 +122,9 @@ def test_a_near_duplicate_after_a_crash_is_caught_by_the_workers_sharing_the_ind
         a = worker_factory(names, spec, ports[0], ["dedup"], SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "worker-0"),
                            **fast)
         b = worker_factory(names, spec, ports[1], ["dedup"], **fast)
+        # each loads the embedding model before joining: wait until the group holds both
+        assert wait_until(lambda: group_has(bootstrap, f"{names.prefix}synthstream-dedup", 2), 90, step_s=1.0), \
+            "the two new dedup workers did not both join the group"
         near = publish(producer, names, serde, [verdict(i, f"n{i}", "Work it out step by step, please!")
                                                 for i in range(24)])
         fresh = publish(producer, names, serde, [verdict(100 + i, f"f{i}", "Work it out.") for i in range(4)])

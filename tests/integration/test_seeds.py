@@ -161,7 +161,7 @@ def test_the_main_job_runs_a_seeded_spec(bootstrap, tmp_path):
     for every outcome and exports the accepted records, which name their rows."""
     import uuid
 
-    from tests.integration.conftest import free_port as port
+    from tests.integration.conftest import free_ports
 
     source = tmp_path / "rows.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
@@ -174,7 +174,7 @@ def test_the_main_job_runs_a_seeded_spec(bootstrap, tmp_path):
     out = tmp_path / "out.jsonl"
     with FakeLLM(responder=solver) as llm:
         env = dict(os.environ, SYNTHSTREAM_BOOTSTRAP=bootstrap, SYNTHSTREAM_TOPIC_PREFIX=f"s{uuid.uuid4().hex[:8]}.",
-                   SYNTHSTREAM_METRICS_PORT=str(port()), SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "w"),
+                   SYNTHSTREAM_METRICS_PORT=str(free_ports(4)), SYNTHSTREAM_WORKER_DATA_DIR=str(tmp_path / "w"),
                    SYNTHSTREAM_LLM_BASE_URL=llm.url, COLUMNS="120")
         done = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "run", "--spec", str(spec),
                                "--out", str(out), "--timeout", "180"], env=env, capture_output=True, text=True,

@@ -204,3 +204,17 @@ def test_the_semantic_dedup_tier_is_the_familys_default_and_a_task_can_switch_it
     data["dedup"] = {"semantic": 1.5}
     with pytest.raises(ConfigError, match="semantic"):
         parse_spec(data)
+
+
+def test_sections_added_later_do_not_change_the_hash_of_a_spec_that_leaves_them_unset():
+    """Prompts are seeded from the spec hash: a spec that does not use seeds, decontamination,
+    a license or the semantic dedup threshold keeps the hash it had before they existed (the
+    value below is the one main gave specs/procedural.yaml before them), so a run id reproduces
+    its prompts across versions; setting one of them changes it."""
+    spec = load_spec(DEMO)
+    assert spec.spec_hash == "5648301cbce2479704892e5a8f82494a2327e89abe3d8e9fb3a928378587d7db"
+    data = yaml.safe_load(DEMO.read_text())
+    data["decontamination"] = {"humaneval": True, "ngram": 8}  # the defaults, spelled out
+    assert parse_spec(data).spec_hash == spec.spec_hash
+    data["decontamination"] = {"ngram": 13}
+    assert parse_spec(data).spec_hash != spec.spec_hash
