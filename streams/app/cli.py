@@ -278,30 +278,25 @@ def _produce_seeded(spec: Any, spec_path: Path, seed_file: str | None, seed_form
                     kafka: Any, names: Any) -> None:
     """``produce`` from a seed data set: rows streamed, bad rows reported with their number, a
     resumed run (same run id) skipping what is already published, a progress line."""
-    from itertools import islice
-
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from synthstream.streams.app.producer import make_producer, plan_seeded, published_ids
-    from synthstream.streams.app.seeds import BadRow, read_rows, resolve
+    from synthstream.streams.app.seeds import BadRow, open_seeds
     from synthstream.streams.runtime.kafka_io import cluster_ready
     from synthstream.streams.runtime.serde import registry
 
     if spec.seeds is None:
         _fail(ConfigError(f"--from needs a seeds: section in {spec_path} that maps each prompt param to the row's "
                           "field, e.g. seeds: {path: data.jsonl, fields: {question: problem, answer: solution}}"))
-    seeds = spec.seeds
-    source = seed_file or resolve(seeds.path, spec_path)
     if not cluster_ready(kafka.bootstrap_servers):
         _fail(ConfigError(f"no Kafka answers at {kafka.bootstrap_servers}: start it with `synthstream kafka start` "
                           "or set SYNTHSTREAM_BOOTSTRAP"))
     try:
-        rows = read_rows(source, seed_format or seeds.format, seeds.split)
+        source, rows = open_seeds(spec.seeds, spec_path, seed_file, seed_format)
         prefix = f"{spec.dataset.name}-{run_id}-r"
         done = published_ids(kafka.bootstrap_servers, names.prompts, prefix)
         if done:
             console.print(f"run {run_id}: {len(done)} prompts of it are already in {names.prompts}; skipping them")
-        rows = islice(rows, seeds.limit) if seeds.limit else rows
         producer = make_producer(kafka.bootstrap_servers)
         serde, sent, bad, futures = registry(), 0, 0, []
         columns = (SpinnerColumn(), TextColumn("[bold]produce[/bold] {task.fields[detail]}"), TimeElapsedColumn())

@@ -149,13 +149,10 @@ def prepare_model(stack: ExitStack, llm: LLMSettings, model_name: str,
 
 def _seeded(spec: Any, spec_path: Path, count: int, run_id: str, console: Console) -> Iterator[dict[str, Any]]:
     """``run`` with a seeded spec: the prompts of its first ``count`` rows (or its limit)."""
-    from itertools import islice
-
     from synthstream.streams.app.producer import plan_seeded
-    from synthstream.streams.app.seeds import BadRow, read_rows, resolve
+    from synthstream.streams.app.seeds import BadRow, open_seeds
 
-    source = resolve(spec.seeds.path, spec_path)
-    rows = islice(read_rows(source, spec.seeds.format, spec.seeds.split), min(count, spec.seeds.limit or count))
+    source, rows = open_seeds(spec.seeds, spec_path, limit=count)
     for item in plan_seeded(spec, rows, run_id, int(time.time() * 1000), source):
         if isinstance(item, BadRow):
             console.print(f"[yellow]skipped[/yellow] {source} {item}", highlight=False)

@@ -157,6 +157,19 @@ def resolve(path: str, spec_path: Path | None) -> str:
     return path
 
 
+def open_seeds(seeds: Any, spec_path: Path | None, source: str | None = None, fmt: str | None = None,
+               limit: int | None = None) -> tuple[str, Iterator[Row | BadRow]]:
+    """A spec's seed rows, as ``produce`` and ``run`` read them: (the source, its rows streamed).
+    ``source`` and ``fmt`` override ``seeds.path`` (read from the spec's directory) and
+    ``seeds.format``; at most ``limit`` or ``seeds.limit`` rows, whichever is smaller."""
+    from itertools import islice
+
+    path = source or resolve(seeds.path, spec_path)
+    rows = read_rows(path, fmt or seeds.format, seeds.split)
+    bounds = [n for n in (limit, seeds.limit) if n]
+    return path, (islice(rows, min(bounds)) if bounds else rows)
+
+
 def field(row: dict[str, Any], path: str) -> Any:
     """A (dotted) field of a row; KeyError with the path when absent."""
     node: Any = row

@@ -46,7 +46,7 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     kafka, worker, metrics_settings, llm = settings.kafka, settings.worker, settings.metrics, settings.llm
     sandbox_settings = settings.verify
     specs = [load_spec(p) for p in spec_paths]
-    spec_dirs = {s.dataset.name: Path(p).parent for s, p in zip(specs, spec_paths)}
+    spec_files = {s.dataset.name: Path(p) for s, p in zip(specs, spec_paths)}
     logger.info("settings:\n%s", settings.masked())
     registry = CollectorRegistry()
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
@@ -67,7 +67,7 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
         logger.info("LLM judge for data set(s) %s", ", ".join(sorted(judges)))
     datasets = {s.dataset.name: DatasetConfig.from_spec(s, judges.get(s.dataset.name), by_default) for s in specs}
     if "dedup" in stages and worker.decontaminate:
-        datasets = {name: replace(config, decontam=make_decontaminator(spec, spec_dirs[name]))
+        datasets = {name: replace(config, decontam=make_decontaminator(spec, spec_files[name]))
                     for (name, config), spec in zip(datasets.items(), specs)}
     embeddings = make_embeddings(sandbox_settings, metrics) if {"verification", "dedup"} & set(stages) else None
     deps = Deps(TopicNames(kafka.topic_prefix), schema_registry(), metrics, worker, datasets=datasets,
@@ -148,18 +148,18 @@ def judge_unreachable(url: str, api_key: str, timeout_s: float = 5.0) -> str | N
         return f"{type(exc).__name__}: {exc}"
 
 
-def make_decontaminator(spec: Any, spec_dir: Path) -> Any:
+def make_decontaminator(spec: Any, spec_path: Path) -> Any:
     """The benchmark index of one data set: HumanEval (unless the spec turns it off) and the
     spec's own test sets (relative paths from the spec's directory); a set that cannot be read
     stops the worker with what to fix."""
     from synthstream.agents.dedup.decontam import Decontaminator, humaneval, load_items
+    from synthstream.streams.app.seeds import resolve
     from synthstream.streams.runtime.errors import ConfigError
 
     d = spec.decontamination
     items = humaneval() if d.humaneval else []
     for bench in d.benchmarks:
-        path = bench.path if Path(bench.path).is_absolute() or not (spec_dir / bench.path).exists() \
-            else str(spec_dir / bench.path)
+        path = resolve(bench.path, spec_path)
         try:
             items += load_items(bench.name, path, bench.field, bench.id_field)
         except (OSError, ValueError) as exc:
