@@ -465,6 +465,10 @@ def json_schema() -> dict[str, Any]:
         branch["properties"]["name"] = {"const": name}
         params = task.params_model.model_json_schema()
         params.pop("title", None)
+        for def_name, definition in params.pop("$defs", {}).items():  # a params model's own models ($refs point at the root)
+            if def_name in defs and defs[def_name] != definition:
+                raise ValueError(f"task {name}: params model {def_name!r} clashes with the spec's own {def_name!r}")
+            defs[def_name] = definition
         branch["properties"]["params"] = params
         branch["properties"]["solver"] = {"anyOf": [{"enum": list(task.solvers)}, {"type": "null"}],
                                           "default": None}
