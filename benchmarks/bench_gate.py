@@ -7,11 +7,12 @@ and without it (SYNTHSTREAM_VERIFY_SEMANTIC=false: the embedding validators abst
 ones still run), the validators that caught each kind, the cost per record (milliseconds on this
 machine; no judge model runs, so no tokens), and the bad records that still pass. Last line:
 
-    gate: dialogue bad_rejected B good_kept G; qa bad_rejected B good_kept G
+    gate: dialogue bad_rejected B good_kept G; qa ...; grounded_dialogue ...
 
-(with the semantic model). Goals without any LLM judge: dialogue >= 80 % / >= 90 %, QA >= 90 % / >= 95 %.
+(with the semantic model). Goals without any LLM judge: dialogue >= 80 % / >= 90 %, QA >= 90 % / >= 95 %;
+grounded dialogues (dialogue.grounded, whose passage is the ground truth) >= 90 % / >= 90 %.
 
-    .venv/bin/python benchmarks/bench_gate.py [--set gate|holdout] [--show-missed]
+    .venv/bin/python benchmarks/bench_gate.py [--set gate|holdout] [--only grounded_dialogue] [--show-missed]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from synthstream.streams.app.worker import make_validators
 from synthstream.streams.runtime.settings import Settings
 
 DATA = Path(__file__).parent / "data"
-SETS = {"dialogue": "gate_dialogue.jsonl", "qa": "gate_qa.jsonl"}
+SETS = {"dialogue": "gate_dialogue.jsonl", "qa": "gate_qa.jsonl", "grounded_dialogue": "gate_grounded_dialogue.jsonl"}
 
 
 def run(lines: list[str], semantic: bool) -> tuple[list[dict], float]:
@@ -70,9 +71,12 @@ def main() -> None:
     ap.add_argument("--set", choices=("gate", "holdout"), default="gate",
                     help="gate: the set the thresholds were measured on; holdout: written apart, never tuned on")
     ap.add_argument("--show-missed", action="store_true", help="list every bad record accepted and good one rejected")
+    ap.add_argument("--only", choices=tuple(SETS), help="one set")
     args = ap.parse_args()
     final = {}
     for task, name in SETS.items():
+        if args.only and task != args.only:
+            continue
         lines = (args.data / name.replace("gate_", f"{args.set}_")).read_text().splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
         for semantic in (False, True):
@@ -95,9 +99,8 @@ def main() -> None:
                         print(f"    {what}: {ident} score {score:.3f} {' '.join(reasons)}")
             if semantic:
                 final[task] = t
-    d, q = final["dialogue"], final["qa"]
-    print(f"gate: dialogue bad_rejected {d['bad_rejected']:.2f} good_kept {d['good_kept']:.2f}; "
-          f"qa bad_rejected {q['bad_rejected']:.2f} good_kept {q['good_kept']:.2f}")
+    print("gate: " + "; ".join(f"{task} bad_rejected {t['bad_rejected']:.2f} good_kept {t['good_kept']:.2f}"
+                               for task, t in final.items()))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from synthstream.agents.dedup.fields import DedupFields
-from synthstream.agents.families import code, dialogue, math, qa, template
+from synthstream.agents.families import code, dialogue, grounded_dialogue, math, qa, template
 from synthstream.agents.families.base import BiasView, SandboxNeeds, TaskFamily
 from synthstream.agents.generation.tasks.base import Task
 
-BUILTIN = (math.FAMILY, code.FAMILY, dialogue.FAMILY, qa.FAMILY, template.FAMILY)
+BUILTIN = (math.FAMILY, code.FAMILY, dialogue.FAMILY, grounded_dialogue.FAMILY, qa.FAMILY, template.FAMILY)
 
 
 class UnknownTask(KeyError):

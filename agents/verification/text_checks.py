@@ -11,6 +11,7 @@ from synthstream.streams.runtime.records import Reason
 
 DIALOGUE_VERIFIER = "dialogue.structure@1"
 QA_VERIFIER = "qa.grounding@1"
+GROUNDED_DIALOGUE_VERIFIER = "dialogue.grounded-structure@1"
 REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i cannot|i can'?t (help|assist)|as an ai( language model)?|i am unable)\b")
 BOILERPLATE = re.compile(r"(?i)\b(i hope this helps|feel free to (ask|reach out)|let me know if you have any (other |more )?"
                          r"questions|great question|as an? (large )?language model|happy to help|"
@@ -28,6 +29,27 @@ def transcript(gen: dict[str, Any], sep: str = "\n") -> str:
     return sep.join(f"{m['role'].upper()}: {m['content']}" for m in msgs)
 
 
+def is_grounded_dialogue(gen: dict[str, Any]) -> bool:
+    """A conversation about a passage (dialogue.grounded): grounding with a passage and no
+    question of its own (a QA record's grounding has its question and answer)."""
+    g = gen.get("grounding") or {}
+    return bool(g.get("context")) and not g.get("question")
+
+
+def spoken(gen: dict[str, Any]) -> list[dict[str, str]]:
+    """The messages as spoken: in a grounded dialogue the first user turn carries the request
+    and the passage before its question ('...\n\nPassage: <passage>\n\n<question>'); this
+    gives that turn as the question alone."""
+    msgs = list(gen.get("messages") or [])
+    if msgs and is_grounded_dialogue(gen):
+        first = msgs[0]["content"]
+        marker = f"Passage: {gen['grounding']['context']}"
+        at = first.find(marker)
+        if at >= 0:
+            msgs[0] = dict(msgs[0], content=first[at + len(marker):].strip())
+    return msgs
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
@@ -38,8 +60,9 @@ def distinct_n(tokens: list[str], n: int) -> float:
 
 
 def check_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
-    """(critical, soft, score) for a dialogue's messages."""
-    msgs = gen.get("messages") or []
+    """(critical, soft, score) for a dialogue's messages (as spoken: a grounded dialogue's
+    passage is not part of its first turn here)."""
+    msgs = spoken(gen)
     critical: list[str] = []
     soft: list[str] = []
     roles = [m["role"] for m in msgs]
@@ -72,6 +95,15 @@ def check_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
     if boiler:
         soft.append(Reason("boilerplate", f"assistant turn(s) {boiler} pad with stock phrases ('I hope this helps', ...)"))
     score = 0.4 * (not critical) + 0.3 * min(1.0, d2 / 0.6) + 0.3 * (not long_turns) - 0.15 * bool(boiler)
+    return critical, soft, score
+
+
+def check_grounded_dialogue(gen: dict[str, Any]) -> tuple[list[str], list[str], float]:
+    """The dialogue's structural checks, and a passage to be grounded in; what the turns say
+    against the passage is the passage_support validator's (validators/grounded_dialogue.py)."""
+    critical, soft, score = check_dialogue(gen)
+    if not is_grounded_dialogue(gen):
+        critical.append(Reason("passage_missing", "a grounded dialogue without its passage (grounding.context)"))
     return critical, soft, score
 
 

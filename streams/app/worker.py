@@ -17,6 +17,7 @@ from synthstream.agents.verification.validators import (DiversityValidator, Fact
                                                        Validator, load_kb)
 from synthstream.agents import semantic
 from synthstream.agents.verification.validators.grounded import qa_validators
+from synthstream.agents.verification.validators.grounded_dialogue import grounded_dialogue_validators
 from synthstream.agents.verification.validators.judge import JudgeConfig, JudgePanel, JudgeValidator, UnreachableJudge
 from synthstream.agents.verification.validators.semantic import dialogue_validators
 from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
@@ -197,7 +198,7 @@ def make_validators(settings: SandboxSettings, datasets: Mapping[str, DatasetCon
         return config.topics if config is not None else {}
 
     return [FactualValidator(kb), StyleConsistencyValidator(), DiversityValidator(),
-            *dialogue_validators(service, topics_for), *qa_validators()]
+            *dialogue_validators(service, topics_for), *qa_validators(), *grounded_dialogue_validators()]
 
 
 def make_sandbox(settings: SandboxSettings) -> Sandbox:

@@ -1,9 +1,11 @@
 """Grounded question answering: a passage of a source document, an evidence sentence drawn from it,
 and a question and answer the model writes for that sentence.
 
-Documents come from the bundled corpus (``data/corpus/<domain>/*.md``) or from your own directory
+Documents come from the bundled corpus (``data/corpus/<domain>/*.md``), from your own directory
 of ``.txt``/``.md`` files (``params.corpus``; the sub-directory is the domain, ``general`` at the
-top). Documents are split into passages of whole paragraphs up to ``chunk_chars``; the passage and
+top), or one per prompt from a seed data set's rows (``params.document``, mapped by the spec's
+``seeds.fields``, with ``params.doc_id`` naming it; a row's passages are all of domain
+``general`` unless the prompt has one). Documents are split into passages of whole paragraphs up to ``chunk_chars``; the passage and
 the evidence sentence are chosen with the prompt's seed, so the grounding is decided by the
 generator, never by the model.
 """
@@ -79,6 +81,34 @@ def load_corpus(root: str = str(CORPUS), chunk_chars: int = 450) -> tuple[Passag
     return tuple(passages)
 
 
+def document_passages(text: str, doc_id: str, domain: str, chunk_chars: int = 450) -> tuple[Passage, ...]:
+    """The passages of one document given as text (a seed row's), as ``load_corpus`` splits files."""
+    passages = tuple(Passage(doc_id, domain, i, chunk) for i, chunk in enumerate(_chunks(text, chunk_chars)))
+    if not passages:
+        raise PoisonRecord("invalid_record", f"document {doc_id!r} has no text")
+    return passages
+
+
+def pick_passage(params: Any, prompt: dict[str, Any], rng: random.Random, need_sentences: bool = True) -> Passage:
+    """A passage of the prompt's document (``params.document``) or of the corpus, in the
+    prompt's domain when it has one, chosen with the prompt's seed."""
+    domain = prompt["dimensions"].get("domain")
+    if params.document:
+        doc_id = params.doc_id or f"{(prompt.get('lineage') or {}).get('seed_source') or 'seed'}" \
+                                  f"#{(prompt.get('lineage') or {}).get('seed_row', 0)}"
+        passages = document_passages(params.document, doc_id, domain or "general", params.chunk_chars)
+        domain = None  # the row is the document: its domain is whatever the prompt says
+    else:
+        passages = load_corpus(params.corpus or str(CORPUS), params.chunk_chars)
+    pool = [p for p in passages if (p.sentences() or not need_sentences) and (domain is None or p.domain == domain)]
+    if not pool:
+        where = "the document" if params.document else "the corpus"
+        raise PoisonRecord("invalid_record", f"{where} has no passage with a sentence of six words or more"
+                                             + (f" in domain {domain!r}; domains: {sorted({p.domain for p in passages})}"
+                                                if domain else ""))
+    return rng.choice(pool)
+
+
 def parse_qa(text: str) -> tuple[str, str]:
     """(question, answer) from 'What ...?\\nAnswer: ...' (the prompt ends at 'Question:')."""
     text = text.strip()
@@ -98,6 +128,9 @@ def parse_qa(text: str) -> tuple[str, str]:
 class QAParams(Params):
     corpus: str | None = Field(None, description="a directory of .md/.txt files; sub-directories are domains")
     chunk_chars: int = Field(450, ge=100, le=8000, description="longest passage")
+    document: str | None = Field(None, description="the document itself (a seed row's text; seeds.fields maps it); "
+                                                   "instead of the corpus")
+    doc_id: str | None = Field(None, description="the document's name in lineage (default: seed file#row)")
 
 
 class QATask(ModelTask):
@@ -109,13 +142,7 @@ class QATask(ModelTask):
 
     async def write(self, prompt: dict[str, Any], params: Any, model: PromptModel,
                     rng: random.Random) -> Output:
-        passages = load_corpus(params.corpus or str(CORPUS), params.chunk_chars)
-        domain = prompt["dimensions"].get("domain")
-        pool = [p for p in passages if p.sentences() and (domain is None or p.domain == domain)]
-        if not pool:
-            raise PoisonRecord("invalid_record", f"the corpus has no passage in domain {domain!r}; domains: "
-                                                 f"{sorted({p.domain for p in passages})}")
-        passage = rng.choice(pool)
+        passage = pick_passage(params, prompt, rng)
         evidence = rng.choice(passage.sentences())
         if model.api == "chat":
             user = f"Passage: {passage.text}\nSentence: {evidence}"

@@ -17,7 +17,8 @@ from synthstream.streams.runtime.records import Reason
 #: every validator a gate can weigh (the weights' defaults are each task family's)
 KNOWN = ("task", "factual", "style", "diversity", "judge",
          "topic", "relevance", "coherence", "novelty", "triviality", "roles",  # conversations (semantic.py)
-         "answer_type", "answer_support", "answer_complete", "answer_relevance")  # grounded QA (grounded.py)
+         "answer_type", "answer_support", "answer_complete", "answer_relevance",  # grounded QA (grounded.py)
+         "passage_support")  # grounded dialogues (grounded_dialogue.py)
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,9 @@ class JudgeValidator:
         system = " ".join(p for p in (INSTRUCTIONS, self.config.guidance) if p)
         system += f' Reply with one JSON object only: {{{keys}, "reason": "one sentence on the lowest grade"}}.'
         body = "Criteria:\n" + "\n".join(f"- {n}: {q}" for n, q in criteria) + f"\n\nRecord:\n{transcript(gen)}"
+        context = (gen.get("grounding") or {}).get("context")
+        if context and context not in body:  # a grounded record is judged against its passage
+            body += f"\n\nPassage the record must be grounded in:\n{context}"
         if self.config.api == "completion":
             prompt = f"{system}\n\n{body}\n\n"
             if retry is not None:

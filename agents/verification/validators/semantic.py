@@ -29,6 +29,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from synthstream.agents.semantic.service import EmbeddingService, Unavailable
+from synthstream.agents.verification.text_checks import is_grounded_dialogue, spoken
 from synthstream.agents.verification.validators.base import Judgement, clamp
 from synthstream.agents.verification.validators.lexical import content_words, stem, stems, words
 from synthstream.streams.runtime.records import Reason
@@ -46,10 +47,12 @@ def topic_text(topic: str, described: Mapping[str, str]) -> str:
 
 def turns(gen: dict[str, Any]) -> tuple[list[str], list[str]] | None:
     """(user turns, assistant turns) in pairs, or None when the record is not a chat."""
-    msgs = [m for m in gen.get("messages") or [] if m.get("role") in ("user", "assistant")]
+    if gen.get("grounding") and not is_grounded_dialogue(gen):  # QA: a question and its answer, not a chat
+        return None
+    msgs = [m for m in spoken(gen) if m.get("role") in ("user", "assistant")]
     users = [m["content"] for m in msgs if m["role"] == "user"]
     replies = [m["content"] for m in msgs if m["role"] == "assistant"]
-    if not users or not replies or gen.get("grounding"):
+    if not users or not replies:
         return None
     n = min(len(users), len(replies))
     return users[:n], replies[:n]
