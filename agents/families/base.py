@@ -80,8 +80,10 @@ class TaskFamily:
     #: the fields checked against benchmark test sets (agents/dedup/decontam.py); () for none
     decontaminate: tuple[str, ...] = ()
     #: each sample of a generation judged on its own, (passed, reason) per sample, or None when
-    #: the samples cannot be told apart (no truth); what preference pairs are made of
-    judge_samples: Callable[[dict[str, Any]], list[tuple[bool, str]] | None] | None = None
+    #: the samples cannot be told apart (no truth); what preference pairs are made of. Called as
+    #: verify is, (generation, sandbox or None, limits or None): a family with ``sandbox`` set
+    #: may run each sample there
+    judge_samples: Callable[[dict[str, Any], Sandbox | None, Limits | None], list[tuple[bool, str]] | None] | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:

@@ -25,7 +25,7 @@ TASKS = (*MATH_TASKS, OpenMathTask(), SeededMathTask())
 _BY_NAME = {t.name: t for t in TASKS}
 
 
-def judge_samples(gen: dict[str, Any]) -> list[tuple[bool, str]] | None:
+def judge_samples(gen: dict[str, Any], _sandbox: Any = None, _limits: Any = None) -> list[tuple[bool, str]] | None:
     """Each sample's answer against the ground truth (the computed one, or a seed row's), or None
     when there is none to compare with (math.open: agreement is not correctness) or one sample."""
     task = _BY_NAME.get(gen["task"])

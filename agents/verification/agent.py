@@ -55,7 +55,12 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             await sinks.send("human-review", gen["prompt_id"], "Verdict", out.verdict)
         if out.outcome is not None:
             await sinks.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
-        for pair in preference_pairs(gen):  # its samples told apart: chosen passed, rejected failed
+        if jailed and deps.sandbox is not None:  # each sample through the jail: off the event loop too
+            limits = config.limits(gen["task"], deps.sandbox.limits)
+            pairs = await asyncio.to_thread(preference_pairs, gen, deps.sandbox, limits)
+        else:
+            pairs = preference_pairs(gen)
+        for pair in pairs:  # its samples told apart: chosen passed, rejected failed
             await sinks.send("preference-pairs", pair["pair_id"], "PreferencePair", pair)
             m.preference_pairs.labels(gen["task"]).inc()
         # counting

@@ -46,3 +46,25 @@ def test_no_truth_or_one_sample_gives_no_pair():
     assert preference_pairs(gen("math.seeded", ["13"])) == []
     assert preference_pairs(gen("dialogue.chat", ["a", "b"])) == []  # no family judge of samples
     assert preference_pairs(gen("no.such_task", ["12", "13"])) == []
+
+
+def test_code_samples_are_each_tested_in_the_jail_and_pair_up(sandbox):
+    from tests.unit.test_text_tasks import run_task
+
+    params = {"prompt": 'def double(x):\n    """Twice x."""\n', "test": "assert double(2) == 4\nassert double(0) == 0",
+              "entry_point": "double", "samples": "3"}
+    bodies = ["    return x + 1\n", "    return 2 * x\n", "this is not python("]
+    out, model, g = run_task("code.seeded", bodies, {}, **params)
+    assert len(model.requests) == 3 and out.code["completion"] == "    return x + 1\n"  # the first that parses
+    assert out.sample_answers == ["    return x + 1\n", "    return 2 * x\n", ""]
+    g = dict(GENERATION, **{k: v for k, v in g.items() if k in GENERATION}, prompt_id="c-1")
+    [pair] = preference_pairs(g, sandbox)
+    assert pair["pair_id"] == "c-1:1>0" and pair["chosen"] == f"```python\n{params['prompt']}    return 2 * x\n```"
+    assert pair["chosen_reasons"] == ["tests_passed: every test passes"]
+    assert pair["rejected_reasons"][0].startswith("tests_failed")
+    assert preference_pairs(g) == []  # no sandbox: the samples cannot be told apart
+    one, _, g1 = run_task("code.seeded", bodies[1:2], {}, **dict(params, samples="1"))
+    assert one.sample_answers == [] and preference_pairs(dict(GENERATION, **{k: v for k, v in g1.items()
+                                                                             if k in GENERATION}), sandbox) == []
+    none, _, _ = run_task("code.seeded", ["nope(", "nor this("], {}, **dict(params, samples="2"))
+    assert none.parse_error.startswith("no sample parses (2 samples; the first:")

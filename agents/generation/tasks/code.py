@@ -16,6 +16,7 @@ where only the body was asked for) and reject what they cannot use, with the rea
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import random
 import re
@@ -183,6 +184,8 @@ class CodeParams(Params):
     catalogue: str | None = Field(None, description="a JSONL catalogue of your own (id, entry_point, prompt, test, "
                                                     "difficulty); default: the bundled one")
     few_shot: int = Field(2, ge=0, le=4, description="worked examples in a completion prompt for model-written specs")
+    samples: int = Field(1, ge=1, le=8, description="independent implementations of a catalogue spec drawn; each is tested, and one "
+                                                  "that passes with one that fails make a preference pair")
     # the sandbox's limits for this task's tests (the verifier reads them from the spec)
     timeout_s: float = Field(5.0, ge=0.5, le=120, description="wall seconds for one program and its tests")
     cpu_s: int = Field(5, ge=1, le=120, description="CPU seconds per sandboxed process")
@@ -205,7 +208,7 @@ class CodeTask(ModelTask):
             return await self._model_spec(prompt, params, model, rng, dims.get("topic") or rng.choice(TOPICS))
         specs = load_catalogue(params.catalogue or str(CATALOGUE))
         wanted = [s for s in specs if s.difficulty == dims.get("difficulty", s.difficulty)] or list(specs)
-        return await implement(prompt, rng.choice(wanted), model, "catalogue")
+        return await implement(prompt, rng.choice(wanted), model, "catalogue", params.samples)
 
     async def _model_spec(self, prompt: dict[str, Any], params: Any, model: PromptModel, rng: random.Random,
                           topic: str) -> Output:
@@ -235,24 +238,38 @@ class CodeTask(ModelTask):
                       samples=[text], code=code)
 
 
-async def implement(prompt: dict[str, Any], spec: Spec, model: PromptModel, source: str) -> Output:
-    """The model writes the body of a given spec (a catalogue's or a seed row's)."""
+async def implement(prompt: dict[str, Any], spec: Spec, model: PromptModel, source: str, samples: int = 1) -> Output:
+    """The model writes the body of a given spec (a catalogue's or a seed row's), ``samples``
+    times independently. The record's completion is the first sample that parses; every raw
+    sample is kept (``samples``) with its parsed body, or '' (``sample_answers``), so the
+    verifier can test each one: samples that pass and fail make preference pairs."""
     user = f"{prompt['instruction'].strip()}\n\n```python\n{spec.prompt}```"
     if model.api == "chat":
-        [text] = (await model.complete(messages=({"role": "system", "content": SYSTEM},
-                                                 {"role": "user", "content": user}), n=1))[:1]
-        parse = lambda: body_from_function(code_block(text), spec.entry_point)  # noqa: E731
+        messages = ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+        jobs = [model.complete(messages=messages, n=1) for _ in range(samples)]
+        parse = lambda text: body_from_function(code_block(text), spec.entry_point)  # noqa: E731
     else:
-        [text] = (await model.complete(prompt=spec.prompt, stop=COMPLETION_STOP, n=1))[:1]
-        parse = lambda: completion_body(spec.prompt, text)  # noqa: E731
+        jobs = [model.complete(prompt=spec.prompt, stop=COMPLETION_STOP, n=1) for _ in range(samples)]
+        parse = lambda text: completion_body(spec.prompt, text)  # noqa: E731
+    texts = [replies[0] for replies in await asyncio.gather(*jobs)]
+    bodies, errors = [], []
+    for text in texts:
+        try:
+            bodies.append(parse(text))
+        except CodeParseError as exc:
+            bodies.append("")
+            errors.append(str(exc))
     code = {"prompt": spec.prompt, "completion": "", "test": spec.test, "entry_point": spec.entry_point,
             "spec_source": source}
-    try:
-        code["completion"] = parse()
-    except CodeParseError as exc:
-        return Output(problem=user, response=text, samples=[text], code=code, parse_error=str(exc))
+    kept = bodies if samples > 1 else []
+    first = next((i for i, body in enumerate(bodies) if body), None)
+    if first is None:
+        why = errors[0] if samples == 1 else f"no sample parses ({len(texts)} samples; the first: {errors[0]})"
+        return Output(problem=user, response=texts[0], samples=texts, sample_answers=kept, code=code, parse_error=why)
+    code["completion"] = bodies[first]
     response = f"```python\n{spec.prompt}{code['completion']}```"
-    return Output(problem=user, response=response, answer=spec.entry_point, samples=[text], code=code)
+    return Output(problem=user, response=response, answer=spec.entry_point, samples=texts, sample_answers=kept,
+                  code=code)
 
 
 def seed_spec(prompt: str, test: str, entry_point: str) -> Spec:
@@ -288,6 +305,8 @@ class SeedCodeParams(Params):
     prompt: str | None = Field(None, description="the signature and docstring (from the seed row)")
     test: str | None = Field(None, description="def check(candidate), or assert statements calling the function")
     entry_point: str | None = Field(None, description="the function's name")
+    samples: int = Field(1, ge=1, le=8, description="independent implementations drawn; each is tested, and one "
+                                                  "that passes with one that fails make a preference pair")
     timeout_s: float = Field(5.0, ge=0.5, le=120, description="wall seconds for one program and its tests")
     cpu_s: int = Field(5, ge=1, le=120, description="CPU seconds per sandboxed process")
     memory_mb: int = Field(512, ge=64, le=8192, description="address space per sandboxed process")
@@ -322,7 +341,7 @@ class SeededCodeTask(ModelTask):
             spec = seed_spec(params.prompt, params.test, params.entry_point)
         except CodeParseError as exc:
             raise PoisonRecord("invalid_record", f"the seed row's function spec: {exc}") from None
-        return await implement(prompt, spec, model, "seed")
+        return await implement(prompt, spec, model, "seed", params.samples)
 
 
 def _as_written(spec: Spec) -> str:
