@@ -34,7 +34,9 @@ from synthstream.streams.app.worker import make_client, make_sandbox, make_valid
 from synthstream.streams.runtime.shell import now_ms
 from synthstream.streams.runtime.settings import Settings
 
-FAMILIES = {"math": "math.percentage_word", "code": "code.python", "dialogue": "dialogue.chat", "qa": "qa.grounded"}
+FAMILIES = {"math": "math.percentage_word", "code": "code.python", "dialogue": "dialogue.chat", "qa": "qa.grounded",
+            "grounded_dialogue": "dialogue.grounded"}
+TEXT = ("dialogue", "qa", "grounded_dialogue")
 
 
 def smollm2_path() -> Path:
@@ -58,18 +60,22 @@ def spec_for(api: str) -> Spec:
                 "style": {"formal": 1, "casual": 1, "technical": 1, "humorous": 1}, "turns": {"2": 1}},
              "sampling": {"temperature": 0.7}},
             {"name": "qa.grounded", "weight": 1, "dimensions": {"domain": {"science": 1, "history": 1, "geography": 1}}},
+            {"name": "dialogue.grounded", "weight": 1, "dimensions": {
+                "domain": {"science": 1, "history": 1, "geography": 1}, "turns": {"2": 1}},
+             "sampling": {"temperature": 0.5}},
         ]})
 
 
-def prompts_for(spec: Spec, per_family: int) -> list[dict]:
+def prompts_for(spec: Spec, per_family: int, only: set[str] | None = None) -> list[dict]:
     chosen: dict[str, list] = defaultdict(list)
-    for p in plan_prompts(spec, per_family * 12, "bench-models", 0):
-        if len(chosen[p["task"]]) < per_family:
+    for p in plan_prompts(spec, per_family * 15, "bench-models", 0):
+        if len(chosen[p["task"]]) < per_family and (not only or p["task"] in only):
             chosen[p["task"]].append(p)
     return [p for ps in chosen.values() for p in ps]
 
 
-async def run_model(label: str, gguf: Path | None, api: str, per_family: int, settings: Settings, state: Path):
+async def run_model(label: str, gguf: Path | None, api: str, per_family: int, settings: Settings, state: Path,
+                    only: set[str] | None = None):
     llm = settings.llm.model_copy(update={"embedded_model_path": gguf, "embedded_state_dir": state / label,
                                           "embedded_port": 8790})
     server = LocalLLM(llm)
@@ -82,7 +88,7 @@ async def run_model(label: str, gguf: Path | None, api: str, per_family: int, se
         validators = make_validators(settings.verify, {config.name: config})
         sandbox = make_sandbox(settings.verify)
         try:
-            for prompt in prompts_for(spec, per_family):
+            for prompt in prompts_for(spec, per_family, only):
                 started = time.perf_counter()
                 gen = await generate(prompt, client, now_ms)
                 seconds = time.perf_counter() - started
@@ -100,17 +106,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-family", type=int, default=10)
     ap.add_argument("--show", action="store_true", help="print every accepted dialogue and QA item")
+    ap.add_argument("--show-rejected", action="store_true", help="and the rejected ones, with the first reason")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="comma-separated: " + ", ".join(FAMILIES))
     args = ap.parse_args()
     settings = Settings.from_env()
+    families = {f: FAMILIES[f] for f in args.families.split(",")}
+    only = set(families.values())
     models = {"gemma": (None, "completion"), "smollm2": (smollm2_path(), "chat")}
     table: dict[str, dict[str, tuple[int, int, float, float]]] = defaultdict(dict)
     with tempfile.TemporaryDirectory() as tmp:
         for label, (gguf, api) in models.items():
-            results = asyncio.run(run_model(label, gguf, api, args.per_family, settings, Path(tmp)))
+            results = asyncio.run(run_model(label, gguf, api, args.per_family, settings, Path(tmp), only))
             by_task: dict[str, list] = defaultdict(list)
             for task, decision, seconds, gen in results:
                 by_task[task].append((decision, seconds, gen))
-            for family, task in FAMILIES.items():
+            for family, task in families.items():
                 rows = by_task[task]
                 accepted = [g for d, _, g in rows if d.accepted]
                 tokens = sum((g.get("usage") or {}).get("completion_tokens", 0) for _, _, g in rows)
@@ -120,9 +130,14 @@ def main() -> None:
                 print(f"{label:8s} {family:9s} accepted {len(accepted)}/{len(rows)}  "
                       f"{table[family][label][2]:.1f} s/record  {table[family][label][3]:.0f} completion tokens/record"
                       f"  rejected for: {', '.join(f'{c} {n}' for c, n in reasons.most_common(4))}")
-                if args.show and family in ("dialogue", "qa"):
+                if args.show and family in TEXT:
                     for g in accepted:
                         print("    " + " / ".join(m["content"].replace("\n", " ") for m in g["messages"]))
+                if args.show_rejected and family in TEXT:
+                    for d, _, g in rows:
+                        if not d.accepted:
+                            print(f"    [{d.reasons[0][:90] if d.reasons else '?'}] "
+                                  + " / ".join(m["content"].replace("\n", " ")[-160:] for m in g["messages"]))
     print("models: " + "; ".join(f"{family} " + " ".join(f"{m} {a}/{n}" for m, (a, n, _, _) in per.items())
                                  for family, per in table.items()))
 
