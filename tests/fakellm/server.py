@@ -45,8 +45,12 @@ def default_responder(api: str, body: dict[str, Any]) -> str:
 
 class FakeLLM:
     def __init__(self, *, latency_s: float = 0.0, capacity: int | None = None,
-                 responder: Responder = default_responder, model: str = "fake-model") -> None:
+                 responder: Responder = default_responder, model: str = "fake-model",
+                 response_formats: tuple[str, ...] | None = None) -> None:
         self.latency_s = latency_s
+        #: the response_format types the chat endpoint takes (None: any); another one is refused as
+        #: llama-cpp-python's server refuses json_schema: HTTP 500, a validation message
+        self.response_formats = response_formats
         self.capacity = capacity
         self.capacity_retry_after: str | None = None
         self.responder = responder
@@ -118,6 +122,14 @@ class FakeLLM:
                 headers = {"Retry-After": self.capacity_retry_after} if self.capacity_retry_after else {}
                 return web.json_response({"error": {"message": "over capacity", "type": "rate_limit"}},
                                          status=429, headers=headers)
+            fmt = (body.get("response_format") or {}).get("type") if api == "chat" else None
+            if fmt is not None and self.response_formats is not None and fmt not in self.response_formats:
+                self.outcomes["format_refused"] += 1
+                allowed = " or ".join(repr(f) for f in self.response_formats)
+                return web.json_response({"error": {"message": f"1 validation error: {{'type': 'literal_error', 'loc': "
+                                                               f"('body', 'response_format', 'type'), 'msg': \"Input "
+                                                               f"should be {allowed}\", 'input': {fmt!r}}}",
+                                                    "type": "internal_server_error"}}, status=500)
             fault = self._next_fault()
             if self.latency_s:
                 await asyncio.sleep(self.latency_s)

@@ -176,3 +176,39 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0) == 10.0
     assert parse_retry_after({"retry-after": "soon"}) is None
     assert parse_retry_after({}) is None
+
+
+def test_a_server_that_refuses_json_schema_gets_the_schema_as_json_object() -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    structured = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": False}}
+
+    def ask(i: int) -> ModelRequest:
+        return ModelRequest(task=TASK, api="chat", sampling=Sampling(seed=i, max_tokens=16),  # type: ignore[arg-type]
+                            messages=({"role": "user", "content": f"Q{i}"},), response_format=structured)
+
+    with FakeLLM(response_formats=("text", "json_object")) as server:  # what llama-cpp-python's server takes
+        client, metrics = make_client(server)
+
+        async def main() -> list[object]:
+            try:
+                return [await client.complete(ask(i)) for i in range(3)]
+            finally:
+                await client.close()
+
+        replies = asyncio.run(main())
+        sent = [r["body"]["response_format"] for r in server.requests]
+    assert all(r.texts[0].endswith("Answer: 42") for r in replies)  # type: ignore[attr-defined]
+    assert server.outcomes["format_refused"] == 1 and len(sent) == 4  # refused once, then json_object every time
+    assert sent[0] == structured and sent[1:] == [{"type": "json_object", "schema": schema}] * 3
+    assert value(metrics, "synthstream_llm_retries_total", model="fake-model", kind="transient") == 0
+    with FakeLLM(response_formats=("text",)) as server:  # a server that takes no schema at all: the error stands
+        client, _ = make_client(server, max_retries=0)
+
+        async def refused() -> None:
+            try:
+                await client.complete(ask(0))
+            finally:
+                await client.close()
+
+        with pytest.raises(BackendFailure):
+            asyncio.run(refused())

@@ -171,6 +171,7 @@ class ModelClient:
         policy = AimdPolicy(floor=config.floor, ceiling=config.ceiling, initial=config.initial)
         gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
         self.limiter = AdaptiveLimiter(policy, on_change=(gauge.set if gauge is not None else None))
+        self._schema_as_json_object = False  # the server refused json_schema: send json_object + schema
         self._client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key or "not-needed", max_retries=0,
             timeout=config.timeout_s)
@@ -223,9 +224,21 @@ class ModelClient:
         if s.stop:
             common["stop"] = list(s.stop)
         if request.api == "chat":
-            if request.response_format is not None:
-                common["response_format"] = request.response_format
-            resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
+            fmt = request.response_format
+            if fmt is not None:
+                common["response_format"] = self._format(fmt)
+            try:
+                resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
+            except openai.APIError as exc:
+                if fmt is None or fmt.get("type") != "json_schema" or self._schema_as_json_object \
+                        or not refuses_json_schema(exc):
+                    raise
+                self._schema_as_json_object = True  # llama.cpp's form, from now on; its grammar still holds
+                logger.warning("the model server at %s does not take response_format json_schema; sending the "
+                               "schema as {type: json_object, schema} (llama-cpp-python's form) from now on",
+                               self.config.base_url)
+                common["response_format"] = self._format(fmt)
+                resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
             choices = _choices(resp)
             texts = [(c.message.content or "") if c.message is not None else "" for c in choices]
         else:
@@ -246,6 +259,13 @@ class ModelClient:
                           + usage.completion_tokens * self.config.price_output_per_mtok) / 1_000_000
         return ModelReply(texts=texts, finish_reasons=[str(c.finish_reason or "") for c in choices],
                           model=str(getattr(resp, "model", None) or self._model(request)), usage=usage)
+
+    def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
+        """``response_format`` as this server takes it: OpenAI's and vLLM's json_schema, or, for a
+        server that refused that, json_object with the schema (llama-cpp-python's)."""
+        if self._schema_as_json_object and fmt.get("type") == "json_schema":
+            return {"type": "json_object", "schema": (fmt.get("json_schema") or {}).get("schema", {})}
+        return fmt
 
     def _model(self, request: ModelRequest) -> str:
         """The worker's SYNTHSTREAM_LLM_MODEL wins over the spec's model name."""
@@ -275,6 +295,13 @@ class ModelClient:
             model = self._model(request)
             self.metrics.llm_requests.labels(model, request.task, attempt.kind).inc()
             self.metrics.llm_latency.labels(model, request.task).observe(elapsed)
+
+
+def refuses_json_schema(exc: BaseException) -> bool:
+    """The server's error says it does not take response_format json_schema (llama-cpp-python:
+    HTTP 500 "Input should be 'text' or 'json_object'")."""
+    text = str(getattr(exc, "message", "") or exc)
+    return "json_object" in text or ("response_format" in text and "json_schema" in text)
 
 
 def _choices(resp: Any) -> list[Any]:
