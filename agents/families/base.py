@@ -84,6 +84,9 @@ class TaskFamily:
     #: verify is, (generation, sandbox or None, limits or None): a family with ``sandbox`` set
     #: may run each sample there
     judge_samples: Callable[[dict[str, Any], Sandbox | None, Limits | None], list[tuple[bool, str]] | None] | None = None
+    #: sample i as the record would show it, when judge_samples judges ``sample_answers`` (code:
+    #: the whole function; template: the sample's output) rather than the raw ``samples``
+    sample_text: Callable[[dict[str, Any], int], str] | None = None
 
     def __post_init__(self) -> None:
         if not self.tasks:

@@ -34,6 +34,13 @@ def judge_samples(gen: dict[str, Any], sandbox: Sandbox | None, limits: Limits |
     return out
 
 
+def sample_text(gen: dict[str, Any], i: int) -> str:
+    """Implementation i as the record's response shows one: the spec's signature and docstring
+    with the sample's body ('' for a sample that did not parse)."""
+    body = (gen.get("sample_answers") or [""] * (i + 1))[i]
+    return f"```python\n{gen['code']['prompt']}{body}```" if body else ""
+
+
 FAMILY = TaskFamily(
     name="code",
     summary="Python functions that pass their tests, run in the sandbox",
@@ -47,6 +54,7 @@ FAMILY = TaskFamily(
     sandbox=SandboxNeeds(limit_params={"timeout_s": "wall_s", "cpu_s": "cpu_s", "memory_mb": "memory_mb"}),
     bias=BiasView(code=True),
     judge_samples=judge_samples,
+    sample_text=sample_text,
     # the tests decide correctness; a judge (when the spec weighs one) grades readability
     rubric=Rubric((
         Criterion("explanation", "Is the code clear and idiomatic, and does it do what the prompt asks in a sensible way?"),

@@ -110,6 +110,27 @@ def verify(gen: dict[str, Any], sandbox: Any = None, limits: Any = None) -> Chec
     return _finish(critical, [], score, gen["threshold"], VERIFIER)
 
 
+def judge_samples(gen: dict[str, Any], sandbox: Any = None, limits: Any = None) -> list[tuple[bool, str]] | None:
+    """Each output drawn (``samples`` > 1) through the declared checks, as the record's own;
+    None with one sample or no check to tell them apart."""
+    outputs = gen.get("sample_answers") or []
+    if len(outputs) < 2 or not json.loads(gen.get("checks") or "{}").get("checks"):
+        return None
+    out = []
+    for output in outputs:
+        if not output:
+            out.append((False, "output_invalid: the sample never gave a valid output"))
+            continue
+        checked = verify(dict(gen, response=output, parse_error=None), sandbox, limits)
+        out.append((checked.accepted, checked.reasons[0] if checked.reasons else f"checks_passed: score "
+                                                                                f"{checked.score:.2f}"))
+    return out
+
+
+def sample_text(gen: dict[str, Any], i: int) -> str:
+    return (gen.get("sample_answers") or [""] * (i + 1))[i]
+
+
 FAMILY = TaskFamily(
     name="template",
     summary="your own tasks: a Jinja2 template over your rows, text or JSON, your checks",
@@ -119,6 +140,8 @@ FAMILY = TaskFamily(
     gate_weights={"task": 1.0, "relevance": 0.05},
     dedup=DedupFields(("problem", "response"), ("task",), semantic=True),
     sandbox=SandboxNeeds(limit_params={}),
+    judge_samples=judge_samples,
+    sample_text=sample_text,
     rubric=Rubric((
         Criterion("instructions", "Does the reply do exactly what the user's message asks, in the form asked for?"),
         Criterion("correct", "Is what it says correct, with no invented facts?"),

@@ -30,17 +30,23 @@ def preference_pairs(gen: dict[str, Any], sandbox: Sandbox | None = None,
     except UnknownTask:
         return []
     judged = family.judge_samples(gen, sandbox, limits) if family.judge_samples is not None else None
-    samples = gen.get("samples") or []
-    if not judged or len(judged) != len(samples):
+    if family.sample_text is not None:  # the family judged its parsed samples (sample_answers)
+        judged_texts = gen.get("sample_answers") or []
+        text = family.sample_text
+    else:
+        judged_texts = gen.get("samples") or []
+        text = lambda g, i: g["samples"][i].strip()  # noqa: E731
+    if not judged or len(judged) != len(judged_texts):
         return []
-    good = [i for i, (ok, _) in enumerate(judged) if ok and samples[i].strip()]
-    bad = [i for i, (ok, _) in enumerate(judged) if not ok and samples[i].strip()]
+    texts = [text(gen, i) for i in range(len(judged))]
+    good = [i for i, (ok, _) in enumerate(judged) if ok and texts[i].strip()]
+    bad = [i for i, (ok, _) in enumerate(judged) if not ok and texts[i].strip()]
     messages = gen.get("messages") or []
     prompt = [Message(role=m["role"], content=m["content"]) for m in messages[:-1]] if len(messages) > 1 \
         else [Message(role="user", content=gen["problem"])]
     pairs = []
     for i, j in list(zip(good, bad))[:MAX_PAIRS]:
-        chosen, rejected = response(gen, i, family.sandbox is not None), response(gen, j, family.sandbox is not None)
+        chosen, rejected = texts[i], texts[j]
         pairs.append({"pair_id": f"{gen['prompt_id']}:{i}>{j}", "prompt_id": gen["prompt_id"], "task": gen["task"],
                       "prompt": prompt, "chosen": chosen, "rejected": rejected,
                       "chosen_score": 1.0, "rejected_score": 0.0, "chosen_reasons": [judged[i][1]],
@@ -48,12 +54,3 @@ def preference_pairs(gen: dict[str, Any], sandbox: Sandbox | None = None,
                       "lineage": gen["lineage"]})
     return pairs
 
-
-def response(gen: dict[str, Any], i: int, is_code: bool) -> str:
-    """Sample ``i`` as the record's response would show it: a code sample (``is_code``: its
-    family runs code) is the whole function (the spec's signature and docstring with the
-    sample's body, as in the record), any other the sample's text."""
-    code, bodies = gen.get("code"), gen.get("sample_answers") or []
-    if is_code and code and len(bodies) == len(gen.get("samples") or []) and bodies[i]:
-        return f"```python\n{code['prompt']}{bodies[i]}```"
-    return gen["samples"][i].strip()

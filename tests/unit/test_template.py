@@ -150,3 +150,23 @@ def test_a_python_check_that_raises_or_escapes_is_an_error_not_a_pass(sandbox):
     assert checked.score != 0.7  # the jail has no /etc/passwd of the host (or refuses the import)
     no_jail = verdict_of(spec_with(checks=[{"type": "python", "code": CHECK}]), '{"answer": "Lima"}', None)
     assert not no_jail.accepted and "sandbox_unavailable" in " ".join(no_jail.reasons)
+
+
+def test_several_samples_are_each_checked_and_make_preference_pairs(sandbox):
+    from synthstream.agents.verification.preferences import preference_pairs
+    from tests.records import GENERATION
+
+    spec = spec_with(samples=3, checks=[{"type": "python", "code": CHECK}])
+    # sample 1: invalid, retried, invalid; sample 2 fails the check; sample 3 passes
+    out, seen, prompt = write(spec, ["no json", "still none", '{"answer": "Quito"}', '{"answer": "Lima"}'])
+    assert len(seen) == 4 and out.samples == ["no json", "still none", '{"answer": "Quito"}', '{"answer": "Lima"}']
+    assert out.sample_answers == ["", '{"answer": "Quito"}', '{"answer": "Lima"}']
+    assert out.response == '{"answer": "Quito"}' and out.parse_error is None  # the first valid one is the record
+    gen = dict(GENERATION, **{k: v for k, v in out.fields().items() if k in GENERATION}, task="template.text",
+               prompt_id="t-1", threshold=0.85)
+    [pair] = preference_pairs(gen, sandbox)
+    assert (pair["chosen"], pair["rejected"]) == ('{"answer": "Lima"}', '{"answer": "Quito"}')
+    assert pair["rejected_reasons"][0].startswith("check_failed") and pair["prompt"][-1]["role"] == "user"
+    assert preference_pairs(dict(gen, checks=json.dumps({"output": "json", "checks": []}))) == []  # nothing to tell apart
+    none, _, _ = write(spec, ["x", "y", "z", "w", "v", "u"])
+    assert none.parse_error.endswith("(after 2 replies; no sample of 3 was valid)") and none.sample_answers == ["", "", ""]

@@ -77,6 +77,8 @@ class TemplateParams(Params):
     checks: list[Check] = Field(default_factory=list, description="what the output must pass")
     reference: str | None = Field(None, description="the param (a row field) a reference check compares with")
     retries: int = Field(1, ge=0, le=3, description="more requests when the JSON does not parse or validate")
+    samples: int = Field(1, ge=1, le=8, description="independent outputs drawn; each passes the checks or not, and one "
+                                                  "that passes with one that fails make a preference pair")
 
     @field_validator("template")
     @classmethod
@@ -168,8 +170,28 @@ class TemplateTask(ModelTask):
         structured = ({"type": "json_schema", "json_schema": {"name": "output", "schema": params.schema_,
                                                               "strict": False}}
                       if params.output == "json" and model.api == "chat" else None)
+        drawn = [await self._sample(params, model, list(messages), structured) for _ in range(params.samples)]
+        replies = [r for sample_replies, _, _ in drawn for r in sample_replies]
+        first = next((k for k, (_, _, problem) in enumerate(drawn) if problem is None), 0)
+        _, response, problem = drawn[first]
+        outputs = [out if why is None else "" for _, out, why in drawn] if params.samples > 1 else []
+        tries = len(drawn[first][0])
+        return Output(problem=user, response=response, answer=response if params.output == "json" else "",
+                      reference_answer=reference, samples=replies, sample_answers=outputs, checks=declared,
+                      parse_error=f"the output {problem} (after {tries} replies"
+                                  + (f"; no sample of {params.samples} was valid)" if params.samples > 1 else ")")
+                      if problem else None,
+                      messages=[*([m for m in messages[:1] if m["role"] == "system"]),
+                                {"role": "user", "content": user}, {"role": "assistant", "content": response}])
+
+    @staticmethod
+    async def _sample(params: Any, model: PromptModel, messages: list[dict[str, str]],
+                      structured: dict[str, Any] | None) -> tuple[list[str], str, str | None]:
+        """One output: (every raw reply, the output, why it is not valid or None), with up to
+        ``retries`` more requests that say what was wrong."""
         replies: list[str] = []
         problem = None
+        text = ""
         for _ in range(params.retries + 1):
             if model.api == "chat":
                 [text] = (await model.complete(messages=tuple(messages), n=1, response_format=structured))[:1]
@@ -184,9 +206,5 @@ class TemplateTask(ModelTask):
                 break
             messages += [{"role": "assistant", "content": text},
                          {"role": "user", "content": f"That reply {problem}. Reply with the JSON only."}]
-        response = replies[-1].strip() if params.output == "text" or problem is not None else text
-        return Output(problem=user, response=response, answer=response if params.output == "json" else "",
-                      reference_answer=reference, samples=replies, checks=declared,
-                      parse_error=f"the output {problem} (after {len(replies)} replies)" if problem else None,
-                      messages=[*([m for m in messages[:1] if m["role"] == "system"]),
-                                {"role": "user", "content": user}, {"role": "assistant", "content": response}])
+        output = replies[-1].strip() if params.output == "text" or problem is not None else text
+        return replies, output, problem
