@@ -126,3 +126,11 @@ def test_figures_worked_out_from_the_passage_are_supported_and_others_are_not():
     assert not PassageSupportValidator().validate(derived).veto  # 330 - 300, with 300 from the question
     made_up = gen(("How often was it painted?", "Every 12 years, more often than most towers."))
     assert PassageSupportValidator().validate(made_up).reasons[0].startswith("number_unsupported")
+
+
+def test_a_reply_that_only_restates_its_question_is_vetoed():
+    # what the embedded model wrote about the bundled router document, accepted before this check
+    said = gen(("Is the X2 a security router?", "Yes, it's a security router."))
+    assert PassageSupportValidator().validate(said).reasons[0].startswith("restates_question")
+    short = gen(("What is painted?", "Its iron."))  # one new word is an answer
+    assert not PassageSupportValidator().validate(short).veto

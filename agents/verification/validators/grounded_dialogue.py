@@ -12,6 +12,8 @@
 - a turn that pastes most of the passage, whatever was asked, is not an answer (veto);
 - "the passage does not say" is right only when no passage sentence holds what the question
   asks about (most of its content words): otherwise it is a false refusal (veto);
+- a reply with no content word or number its question did not have restates it ("Is it a
+  security router?" "Yes, it's a security router."; veto);
 - a user turn that shares nothing with the passage while its reply shares nothing either is a
   conversation that left the passage (veto).
 
@@ -69,7 +71,7 @@ class PassageSupportValidator:
     covered_share = 0.8  # of the question's content stems in one passage sentence: the passage answers it
     small_count = 10  # a count written in words up to this ('the two acids') is not checked
     aligned_at = 3  # content stems a reply sentence (with its question) shares with the passage sentence it draws on
-    rules = ("number", "name", "substituted", "copy", "grounded", "not_covered")
+    rules = ("number", "name", "substituted", "copy", "grounded", "not_covered", "restates")
 
     def validate(self, gen: dict[str, Any]) -> Judgement | None:
         if not is_grounded_dialogue(gen):
@@ -99,6 +101,11 @@ class PassageSupportValidator:
                 shares.append(1.0)
                 continue
             asked_values = [q.value for q in quantities(question)]
+            said_values = [q.value for q in quantities(reply)]
+            if "restates" in self.rules and not (stems(reply) - stems(question)) \
+                    and all(v in asked_values for v in said_values):
+                reasons.append(Reason("restates_question", f"turn {turn} says nothing its question did not "
+                                                           f"({reply[:80]!r})"))
             unsupported = [q for q in quantities(reply) if not self._supported(q, reply, known + asked_values)]
             said = stems(reply)
             found = len(said & passage_stems) + len(quantities(reply)) - len(unsupported)
