@@ -151,6 +151,8 @@ def test_every_task_through_the_pipeline_with_the_embedded_model(names, bootstra
             entry.update(dimensions={"source": {"catalogue": 1, "model": 1}, "difficulty": {"easy": 1}})
         elif name == "dialogue.chat":
             entry.update(dimensions={"turns": {"2": 1}})
+        elif name == "dialogue.grounded":  # about a passage of the bundled corpus, one exchange
+            entry.update(dimensions={"turns": {"1": 1}, "domain": {"science": 1, "geography": 1}})
         tasks.append(entry)
     rows = ROOT / "specs" / "seeds" / "word-problems.jsonl"
     spec_path = write_spec(tmp_path, tasks, {"name": "gemma3-270m", "api": "completion",
