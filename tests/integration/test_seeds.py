@@ -245,3 +245,55 @@ def test_a_task_defined_in_yaml_with_structured_output_and_checks(names, bootstr
     verdicts = [serde.decode(m.value, "Verdict")[1] for m in read_to_end(bootstrap, names.verdicts)]
     chile = next(v for v in verdicts if v["prompt_id"] == ids[1])
     assert any("reference_mismatch" in r and "Valparaiso" in r for r in chile["reasons"]), chile["reasons"]
+
+
+DOCS = [{"id": "landmarks/eiffel", "text": "# The tower\n\nThe Eiffel Tower was built for the 1889 World's Fair in "
+                                           "Paris. It is 330 metres tall, and about 7 million people visit it every "
+                                           "year."},
+        {"id": "landmarks/bridge", "text": "The Golden Gate Bridge opened in 1937. Its main span is 1,280 metres "
+                                           "long, and its towers rise 227 metres above the water."},
+        {"id": "empty", "text": "# only a heading\n"}]
+
+
+def guide(api: str, body: dict) -> str:
+    """A user who asks about the passage, and an assistant who answers the tower's questions from
+    it and invents the bridge's numbers."""
+    asked = body.get("prompt") or ""
+    passage = asked.rsplit("Passage:", 1)[-1]
+    if asked.endswith("User:"):
+        return " How tall is it?" if "User: How tall" not in passage else " When was it built or opened?"
+    if "Eiffel" in passage:
+        return " It is 330 metres tall." if asked.count("User:") == 1 + 2 else " It was built for the 1889 World's Fair."
+    return " Its towers rise 300 metres." if asked.count("User:") == 1 + 2 else " It opened in 1950, over the bay."
+
+
+def test_seed_documents_ground_dialogues_checked_against_their_passage(names, bootstrap, worker_factory, tmp_path):
+    source = tmp_path / "docs.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in DOCS))
+    spec = tmp_path / "docs.yaml"
+    spec.write_text(yaml.safe_dump({
+        "dataset": {"name": "it-docs", "version": "1"},
+        "model": {"name": "fake-model", "api": "completion", "sampling": {"max_tokens": 64}},
+        "tasks": [{"name": "dialogue.grounded", "weight": 1, "dimensions": {"turns": {"2": 1}}}],
+        "seeds": {"path": "x.jsonl", "fields": {"document": "text", "doc_id": "id"}}}))
+    serde = registry()
+    watcher = OutcomeWatcher(bootstrap, names, serde)
+    watcher.seek_to_beginning()
+    with FakeLLM(responder=guide) as llm:
+        proc = worker_factory(names, spec, free_port(), SYNTHSTREAM_LLM_BASE_URL=llm.url,
+                              SYNTHSTREAM_JUDGE_AUTO="false")
+        assert "published 3 prompts" in produce(bootstrap, names.prefix, spec, source, "d1")
+        ids = [f"it-docs-d1-r{n:08d}" for n in (1, 2, 3)]
+        pending = set(ids)
+        assert wait_until(lambda: watcher.poll(pending) >= 0 and not pending, 120), \
+            f"no outcome for {sorted(pending)}; log:\n{proc.log_path.read_text()[-3000:]}"
+    assert [watcher.outcomes[i] for i in ids] == ["ACCEPTED", "REJECTED", "DEAD_LETTER"]  # the third has no text
+    [record] = [serde.decode(m.value, "AcceptedRecord")[1] for m in read_to_end(bootstrap, names["accepted-records"])]
+    passage = record["grounding"]["context"]
+    assert record["grounding"]["doc_id"] == "landmarks/eiffel" and passage.startswith("The Eiffel Tower")
+    assert record["messages"][0]["content"].endswith(f"Passage: {passage}\n\nHow tall is it?")
+    assert [m["content"] for m in record["messages"][1:]] == ["It is 330 metres tall.", "When was it built or opened?",
+                                                              "It was built for the 1889 World's Fair."]
+    verdicts = [serde.decode(m.value, "Verdict")[1] for m in read_to_end(bootstrap, names.verdicts)]
+    bridge = next(v for v in verdicts if v["prompt_id"] == ids[1])
+    assert bridge["reasons"][0] == "number_unsupported: turn 1: 300 not in the passage", bridge["reasons"]
