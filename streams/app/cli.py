@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -513,11 +514,19 @@ def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, hel
     from synthstream.streams.app.runner import run as do_run
     from synthstream.streams.app.runner import summary_table
 
+    from synthstream.streams.runtime.procs import Stopped, stopping_on_signals
+
     _setup_logging()
     try:
-        res = do_run(_settings(), spec, count, out, console, timeout or None)
+        with stopping_on_signals():  # SIGTERM and SIGHUP stop the run as Ctrl-C does
+            res = do_run(_settings(), spec, count, out, console, timeout or None)
     except SynthstreamError as exc:
         _fail(exc)
+    except (Stopped, KeyboardInterrupt) as exc:
+        why = exc.name if isinstance(exc, Stopped) else "Ctrl-C"
+        console.print(f"[bold red]stopped by {why}[/bold red]: the workers, the model server and the broker this run "
+                      "started are stopped; prompts it published and did not finish stay in the prompts topic")
+        raise typer.Exit(128 + (exc.signum if isinstance(exc, Stopped) else signal.SIGINT)) from None
     Console().print(summary_table(res, out))
     if res.missing:
         raise typer.Exit(1)

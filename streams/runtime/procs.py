@@ -3,13 +3,16 @@ and as children in their own session (the runner's workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,9 @@ def spawn(command: list[str], log_file: Path, pid_file: Path) -> subprocess.Pope
 
 
 def live_pid(pid_file: Path) -> int | None:
-    """The pid in ``pid_file`` when that process is alive, else None."""
+    """The pid in ``pid_file`` when that process is alive, else None. A zombie is not alive: a
+    server killed with SIGKILL whose parent has gone stays one until init reaps it, and on some
+    machines init never does, so a pid file naming it must not make ``start`` wait for it."""
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -45,7 +50,16 @@ def live_pid(pid_file: Path) -> int | None:
         return None
     except PermissionError:
         return pid
-    return pid
+    return None if is_zombie(pid) else pid
+
+
+def is_zombie(pid: int) -> bool:
+    """True when ``pid`` has exited and not been reaped (Linux /proc; False where it cannot tell)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 def reap(pid: int) -> None:
@@ -164,3 +178,38 @@ class ManagedServer:
     def stop(self, timeout_s: float | None = None) -> bool:
         """SIGTERM our own pid, wait, then SIGKILL; False when nothing was running."""
         return stop_pid(self.pid_file, self.what, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+
+class Stopped(BaseException):
+    """A stop signal (SIGTERM, SIGHUP) arrived; raised where the main thread was, as Ctrl-C's
+    KeyboardInterrupt is, so that every ``finally`` and ExitStack on the way out runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+@contextlib.contextmanager
+def stopping_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+    """Inside the block, the first of ``signals`` raises :class:`Stopped` in the main thread; a
+    second one while the block unwinds is ignored (with a log line), so cleanup runs to its end."""
+    seen: list[int] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        if seen:
+            logger.warning("%s received while stopping; still stopping what was started",
+                           signal.Signals(signum).name)
+            return
+        seen.append(signum)
+        raise Stopped(signum)
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
