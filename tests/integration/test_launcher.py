@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,43 @@ def test_broker_that_never_answers_is_reported_and_stoppable(tmp_path, kafka_set
     finally:
         broker.stop()
     assert not broker.status().running
+
+
+def test_start_after_the_broker_was_killed_succeeds_at_the_first_call(tmp_path, kafka_settings):
+    """A SIGKILLed broker stays a zombie until its parent reaps it (or init, which on some machines
+    never does), and its pid file still names it: the next start must see it as gone, not wait
+    on it. The broker here is started by a helper process that then sleeps without reaping."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    settings = local(tmp_path, kafka_cache_dir=kafka_settings.kafka_cache_dir)
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHSTREAM_BOOTSTRAP"}
+    env.update(SYNTHSTREAM_KAFKA_PORT=str(settings.kafka_port),
+               SYNTHSTREAM_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
+               SYNTHSTREAM_KAFKA_DATA_DIR=str(settings.kafka_data_dir),
+               SYNTHSTREAM_KAFKA_CACHE_DIR=str(settings.kafka_cache_dir))
+    starter = ("import sys, time\n"
+               "from synthstream.streams.app.kafka_local.launcher import LocalKafka\n"
+               "from synthstream.streams.runtime.settings import KafkaSettings\n"
+               "LocalKafka(KafkaSettings()).start()\nprint('started', flush=True)\ntime.sleep(300)\n")
+    parent = subprocess.Popen([sys.executable, "-c", starter], env=env, stdout=subprocess.PIPE, text=True)
+    broker = LocalKafka(settings)
+    try:
+        assert parent.stdout.readline().strip() == "started"
+        pid = int(broker.pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1][:3]:
+            time.sleep(0.1)
+        assert broker.pid() is None  # a zombie, its parent alive and not reaping: not running
+        again = subprocess.run([sys.executable, "-m", "synthstream.streams.app.cli", "kafka", "start"], env=env,
+                               capture_output=True, text=True, timeout=150)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert broker.pid() not in (None, pid) and cluster_ready(broker.bootstrap)
+    finally:
+        broker.stop()
+        parent.kill()
+        parent.wait(10)
