@@ -90,11 +90,39 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     if metrics_settings.enabled:
         serve(registry, metrics_settings.host, metrics_settings.port)
         logger.info("metrics on http://%s:%d/metrics", metrics_settings.host, metrics_settings.port)
-    from faust.worker import Worker
-
-    faust_worker = Worker(app, loglevel=worker.log_level, quiet=True)
+    faust_worker = bounded_stop_worker(worker.stop_timeout_s)(app, loglevel=worker.log_level, quiet=True)
     quiet_http_loggers(worker.log_level)
     faust_worker.execute_from_commandline()
+
+
+def bounded_stop_worker(timeout_s: float) -> type:
+    """Faust's Worker whose stop is bounded: Faust's shutdown waits on its Kafka clients and on
+    requests in flight, and a dead broker or model server keeps it waiting for minutes. At the
+    stop signal a watchdog starts; if the process has not exited ``timeout_s`` later it logs why
+    and exits at once. Nothing is lost: what was not committed is redone by whoever takes the
+    partitions over (processing is at-least-once, sinks idempotent by id)."""
+    import os
+    import threading
+
+    from faust.worker import Worker
+
+    class BoundedStopWorker(Worker):
+        def _schedule_shutdown(self, signum: Any) -> None:
+            def watchdog() -> None:
+                if not stopped.wait(timeout_s):
+                    logger.error("the worker did not stop within %.0f s of %s (is the broker or the model server "
+                                 "unreachable?); exiting now: work in flight is not committed and will be redone",
+                                 timeout_s, getattr(signum, "name", signum))
+                    logging.shutdown()
+                    os._exit(128 + int(signum))
+
+            if not started.is_set():
+                started.set()
+                threading.Thread(target=watchdog, name="stop-watchdog", daemon=True).start()
+            super()._schedule_shutdown(signum)
+
+    started, stopped = threading.Event(), threading.Event()
+    return BoundedStopWorker
 
 
 def make_judge_client(settings: Settings, model: str, metrics: Metrics | None, base_url: str | None = None,

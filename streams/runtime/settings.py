@@ -89,6 +89,8 @@ class WorkerSettings(BaseSettings):
     session_timeout_s: float = Field(30.0, ge=6, description="how long the group waits for a worker that stopped "
                                      "answering (a crash) before its partitions move to the others")
     lag_interval_s: float = Field(10.0, gt=0, description="how often the worker measures its group's consumer lag")
+    stop_timeout_s: float = Field(15.0, gt=0, description="longest a worker takes to stop after SIGTERM or Ctrl-C; "
+                                  "then it exits at once (work in flight is not committed, and is redone)")
     bias_warn: float = Field(0.1, gt=0, description="PSI at which a dimension (or the length distribution) warns")
     bias_critical: float = Field(0.2, gt=0, description="PSI at which it is critical")
     bias_window_records: int = Field(200, ge=1, description="accepted records per bias window (it closes at "
