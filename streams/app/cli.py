@@ -509,7 +509,9 @@ def _push(path: Path, repo: str) -> None:
 @app.command()
 def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, help="default: the spec's count"),
         out: Path = typer.Option(Path("out/accepted.jsonl"), "--out"),
-        timeout: float = typer.Option(0, "--timeout", help="seconds to wait for outcomes (default: scaled)")) -> None:
+        timeout: float = typer.Option(0, "--timeout", help="seconds to wait for outcomes (default: scaled)"),
+        fresh: bool = typer.Option(False, "--fresh", help="skip prompts of earlier runs still waiting in the "
+                                                          "prompts topic (run says how many there are)")) -> None:
     """The main job: broker, topics, worker, COUNT prompts, wait for every outcome, export, summary."""
     from synthstream.streams.app.runner import run as do_run
     from synthstream.streams.app.runner import summary_table
@@ -519,7 +521,7 @@ def run(spec: Path = SPEC, count: int = typer.Option(None, "--count", min=1, hel
     _setup_logging()
     try:
         with stopping_on_signals():  # SIGTERM and SIGHUP stop the run as Ctrl-C does
-            res = do_run(_settings(), spec, count, out, console, timeout or None)
+            res = do_run(_settings(), spec, count, out, console, timeout or None, fresh)
     except SynthstreamError as exc:
         _fail(exc)
     except (Stopped, KeyboardInterrupt) as exc:

@@ -29,6 +29,12 @@ def _registrars() -> dict:
             "dedup": dedup.register, "bias": bias.register}
 
 
+def group_id(prefix: str, app_id: str, stages: list[str]) -> str:
+    """The Faust app id, which is the consumer group, of a worker hosting ``stages``."""
+    group = app_id if set(stages) == set(STAGE_NAMES) else f"{app_id}-{'_'.join(stages)}"
+    return f"{prefix}{group}"
+
+
 def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
               stages: Iterable[str] = STAGE_NAMES) -> faust.App:
     stages = list(stages)
@@ -38,9 +44,8 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
     # One consumer group per set of stages: workers hosting different stages must not share a
     # group (Faust's assignor expects every member to consume the same topics).
     # '+' is not allowed in topic names, and Faust names an internal topic after the app id
-    group = worker.app_id if set(stages) == set(STAGE_NAMES) else f"{worker.app_id}-{'_'.join(stages)}"
     app = faust.App(
-        f"{kafka.topic_prefix}{group}",
+        group_id(kafka.topic_prefix, worker.app_id, stages),
         broker=f"kafka://{kafka.bootstrap_servers}",
         store="memory://",
         web_enabled=False,

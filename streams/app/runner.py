@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synthstream.streams.app.faust_app import STAGE_NAMES
+from synthstream.streams.app.faust_app import STAGE_NAMES, group_id
 from synthstream.streams.runtime.errors import SynthstreamError
 from synthstream.streams.runtime.procs import log_tail, stop_process
 from synthstream.streams.app.exporter import ExportResult, export
@@ -160,8 +161,85 @@ def _seeded(spec: Any, spec_path: Path, count: int, run_id: str, console: Consol
             yield item
 
 
+_PROMPT_ID = re.compile(r"^(?P<run>.+)-r?\d{8}(?:-\d+)?$")  # <data set>-<run id>-<index> (or -r<row>[-k])
+
+
+@dataclass
+class Backlog:
+    """Prompts a consumer group has not read yet: how many, per '<data set>-<run id>', and the end
+    offsets that skipping them commits."""
+
+    waiting: int
+    runs: Counter
+    ends: dict[int, int]
+
+    def describe(self, most: int = 3) -> str:
+        shown = ", ".join(f"{run} {n}" for run, n in self.runs.most_common(most))
+        more = len(self.runs) - most
+        return shown + (f" and {more} more runs" if more > 0 else "") if self.runs else "runs not read"
+
+
+def backlog(bootstrap: str, topic: str, group: str, read_at_most: int = 200_000) -> Backlog:
+    """What ``group`` has still to read of ``topic`` (from its committed offsets, or the
+    beginning where it has none), with the runs its prompts belong to (keys only, when there
+    are at most ``read_at_most``)."""
+    from kafka import TopicPartition
+
+    from synthstream.streams.runtime import kafka_io
+
+    from kafka.errors import CoordinatorNotAvailableError, NotCoordinatorError
+
+    admin, consumer = kafka_io.admin(bootstrap, "run-backlog"), kafka_io.consumer(bootstrap, "run-backlog")
+    try:
+        for attempt in range(40):  # a new cluster creates its offsets topic at the first group lookup
+            try:
+                committed = admin.list_group_offsets({group: None}).get(group, {})
+                break
+            except (CoordinatorNotAvailableError, NotCoordinatorError):
+                if attempt == 39:
+                    raise
+                time.sleep(0.5)
+        parts = [TopicPartition(topic, p) for p in kafka_io.partitions_of(consumer, topic)]
+        end, begin = consumer.end_offsets(parts), consumer.beginning_offsets(parts)
+    finally:
+        admin.close()
+        consumer.close()
+    start = {tp.partition: committed[tp].offset if tp in committed and committed[tp].offset >= 0 else begin[tp]
+             for tp in parts}
+    waiting = sum(max(0, end[tp] - start[tp.partition]) for tp in parts)
+    runs: Counter = Counter()
+    if 0 < waiting <= read_at_most:
+        for msg in kafka_io.read_range(bootstrap, topic, start=start, stop={tp.partition: end[tp] for tp in parts},
+                                       purpose="run-backlog"):
+            key = (msg.key or b"").decode("utf-8", "replace")
+            m = _PROMPT_ID.match(key)
+            runs[m.group("run") if m else key] += 1
+    return Backlog(waiting, runs, {tp.partition: end[tp] for tp in parts})
+
+
+def skip_backlog(bootstrap: str, topic: str, group: str, ends: dict[int, int]) -> None:
+    """Commit ``ends`` for ``group``: its workers start after what is waiting. The group must have
+    no running member (a worker of an earlier run still up makes this an error that says so)."""
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from synthstream.streams.runtime import kafka_io
+
+    admin = kafka_io.admin(bootstrap, "run-fresh")
+    try:
+        result = admin.alter_group_offsets(group, {TopicPartition(topic, p): OffsetAndMetadata(o, "", None)
+                                                   for p, o in ends.items()})
+    finally:
+        admin.close()
+    failed = {tp.partition: err.__name__ for tp, err in result.items() if err.__name__ != "NoError"}
+    if failed:
+        raise SynthstreamError(f"cannot skip the waiting prompts: the consumer group {group} refused ({failed}); "
+                               "is a worker of an earlier run still running? Stop it (synthstream worker processes), "
+                               "then run again")
+
+
 def run(settings: Settings, spec_path: Path, count: int | None, out: Path, console: Console,
-        timeout_s: float | None = None) -> RunResult:
+        timeout_s: float | None = None, fresh: bool = False) -> RunResult:
     spec = load_spec(spec_path)  # an invalid spec fails here, before anything starts or is published
     kafka, worker_settings, metrics, llm = settings.kafka, settings.worker, settings.metrics, settings.llm
     names = TopicNames(kafka.topic_prefix)
@@ -182,11 +260,29 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
         model_desc = None
         if spec.needs_model:
             model_changes, model_desc = prepare_model(stack, llm, spec.model.name, console)
+        layout = worker_layout()
+        prompts_group = group_id(kafka.topic_prefix, worker_settings.app_id,
+                                 next(stages for stages in layout if "generation" in stages))
+        try:
+            waiting = backlog(bootstrap, names.prompts, prompts_group)
+        except Exception as exc:  # the notice is a courtesy: without it the run goes on, unless --fresh needs it
+            if fresh:
+                raise SynthstreamError(f"--fresh: cannot read what {prompts_group} has still to read: {exc}") from exc
+            logger.warning("could not tell whether prompts of earlier runs are waiting: %s", exc)
+            waiting = Backlog(0, Counter(), {})
+        if waiting.waiting and fresh:
+            skip_backlog(bootstrap, names.prompts, prompts_group, waiting.ends)
+            console.print(f"skipped {waiting.waiting} prompts of earlier runs waiting in {names.prompts} "
+                          f"({waiting.describe()}): --fresh")
+        elif waiting.waiting:
+            console.print(f"[yellow]{waiting.waiting} prompts of earlier runs are waiting in {names.prompts}[/yellow] "
+                          f"({waiting.describe()}); the workers take them first, so this run's outcomes come after "
+                          "theirs. `synthstream run --fresh` skips them.", highlight=False)
         watcher = OutcomeWatcher(bootstrap, names, serde)
         stack.callback(watcher.close)
         watcher.seek_to_end()
         procs = []
-        for i, stages in enumerate(worker_layout()):
+        for i, stages in enumerate(layout):
             log_path = worker_settings.data_dir / f"worker-{i}.log"
             port = metrics.port + i
             config = settings.replace(kafka={"bootstrap": bootstrap}, metrics={"port": port}, llm=model_changes)

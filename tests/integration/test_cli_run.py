@@ -98,6 +98,17 @@ def test_second_run_on_the_same_topics_counts_only_its_own_prompts(env, tmp_path
     assert len((tmp_path / "b.jsonl").read_text().splitlines()) == int(rows["accepted"]) >= 30
     decided = re.search(r"decided (\d+) prompts of earlier runs", second.stdout + second.stderr)
     assert decided and 1 <= int(decided.group(1)) <= 25  # the backlog is not counted as this run's
+    said = " ".join((second.stdout + second.stderr).split())
+    assert re.search(r"25 prompts of earlier runs are waiting in \S+prompts \(procedural-math-[0-9a-f]+ 25\)", said), said
+    assert "run --fresh` skips them" in said
+    # with --fresh a backlog is skipped, said, and none of it is decided by this run's workers
+    assert cli("produce", "--spec", "specs/procedural.yaml", "--count", "30", env=env).returncode == 0
+    third = cli("run", "--spec", "specs/procedural.yaml", "--count", "20", "--fresh", "--out",
+                str(tmp_path / "c.jsonl"), env=env)
+    assert third.returncode == 0, third.stderr
+    said = " ".join((third.stdout + third.stderr).split())
+    assert re.search(r"skipped 30 prompts of earlier runs waiting in \S+prompts \(procedural-math-[0-9a-f]+ 30\)", said), said
+    assert "prompts of earlier runs that were waiting" not in said and summary(third.stdout)["no outcome (lost)"] == "0"
 
 
 def test_invalid_spec_fails_before_anything_is_published(env, tmp_path):
