@@ -88,6 +88,7 @@ class Deps:
     model_client: ModelClient | None = None  # when generation (or a judge) runs here
     generation_concurrency: int = 1
     sandbox: Sandbox | None = None  # when verification runs here
+    verification_concurrency: int = 0  # records verified at once; 0: as many as the jail takes, when code is verified
     validators: list[Validator] = field(default_factory=list)  # besides each task's own verifier
     bootstrap: str | None = None  # where dedup and bias re-read their topics from (None: nothing to re-read)
     partitions: int = 1  # of the pipeline's topics: verdicts go to partition_for(scope, partitions)

@@ -31,6 +31,18 @@ from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
 STAGE = core.STAGE
 
 
+def concurrency_for(deps: Deps) -> int:
+    """Records verified at once (Faust still commits offsets in order): the setting, else as many
+    as the jail runs at once when a data set has code tasks (each waits on the sandbox in a
+    thread, so a code-heavy stream uses every core), and 8 when a judge waits on a model."""
+    if deps.verification_concurrency:
+        return deps.verification_concurrency
+    jailed = deps.sandbox is not None and deps.sandbox.mode != "refuse" and any(
+        core.runs_code(task) for config in deps.datasets.values() for task in config.gates)
+    judged = any(c.judge is not None for c in deps.datasets.values())
+    return max(8 if judged else 1, deps.sandbox.parallel if jailed and deps.sandbox is not None else 1)
+
+
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     m = deps.metrics
     if deps.sandbox is not None:
@@ -78,8 +90,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         m.quality.labels(gen["task"]).observe(decision.score)
         m.records.labels(STAGE, kind).inc()
 
-    # a judge waits on a model: let several records wait at once (Faust still commits in order)
-    concurrency = 8 if any(c.judge is not None for c in deps.datasets.values()) else 1
+    concurrency = concurrency_for(deps)
 
     @app.agent(raw_topic(app, deps.names.generations), name=f"{deps.names.prefix}verification",
                concurrency=concurrency)

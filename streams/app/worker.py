@@ -76,7 +76,8 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
                 if "verification" in stages else [],
                 bootstrap=kafka.bootstrap_servers, partitions=kafka.partitions,
                 model_client=client, generation_concurrency=llm.max_concurrency,
-                sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None, embeddings=embeddings)
+                sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None, embeddings=embeddings,
+                verification_concurrency=sandbox_settings.concurrency)
     if {"verification", "dedup"} & set(stages):
         from synthstream.streams.runtime.topics import check_dedup_partitions
 

@@ -150,6 +150,8 @@ class SandboxSettings(BaseSettings):
     unsafe_no_sandbox: bool = Field(False, description="run generated code without the jail when bubblewrap cannot "
                                                        "work here (unsafe: the code sees this machine)")
     parallel: int = Field(0, ge=0, description="tasks inside the jail at once; 0 = the number of cores")
+    concurrency: int = Field(0, ge=0, description="records the verification stage works on at once; 0 = the jail's "
+                                                 "parallelism when a spec has code tasks (8 with an LLM judge, else 1)")
     tmpfs_mb: int = Field(64, ge=4, description="the jail's whole writable space, shared by its tasks")
     wall_s: float = Field(5.0, gt=0, description="wall seconds per task")
     cpu_s: int = Field(5, ge=1, description="CPU seconds per process")

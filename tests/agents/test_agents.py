@@ -297,3 +297,26 @@ def test_bias_reports_shares_lengths_diversity_and_detectors_and_sets_the_gauges
     assert count(deps, "synthstream_bias_detector_ratio", dataset="t", detector="refusal_share") == 0.25
     assert count(deps, "synthstream_diversity_distinct_ratio", dataset="t", n="1") == report["diversity"]["distinct_1"]
     assert count(deps, "synthstream_bias_psi", dimension="task") == 0.0
+
+
+def test_verification_works_on_as_many_code_records_as_the_jail_takes(tmp_path):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from synthstream.agents.spec import parse_spec
+
+    def config(task: str, **extra: Any) -> DatasetConfig:
+        dims = {"source": {"catalogue": 1}} if task == "code.python" else {"difficulty": {"basic": 1}}
+        spec = parse_spec({"dataset": {"name": "d", "version": "1"}, "tasks": [{"name": task, "weight": 1,
+                                                                               "dimensions": dims}]})
+        return replace(DatasetConfig.from_spec(spec), **extra)
+
+    jail = SimpleNamespace(mode="bwrap", parallel=4)
+    base = Deps(TopicNames("t."), registry(), Metrics(CollectorRegistry()), WorkerSettings(data_dir=tmp_path))
+    code = replace(base, sandbox=jail, datasets={"d": config("code.python")})
+    assert verification_agent.concurrency_for(code) == 4
+    assert verification_agent.concurrency_for(replace(code, datasets={"d": config("math.linear")})) == 1
+    assert verification_agent.concurrency_for(replace(code, sandbox=SimpleNamespace(mode="refuse", parallel=4))) == 1
+    judged = replace(code, datasets={"d": config("math.linear", judge=object())})
+    assert verification_agent.concurrency_for(judged) == 8
+    assert verification_agent.concurrency_for(replace(code, verification_concurrency=2)) == 2
