@@ -4,7 +4,7 @@ Faust's own aiokafka clients live in the agents; everything else (producer, expo
 watcher, lag monitor, the dedup and bias stores, the admin and review tools) gets its clients here:
 
 - ``consumer``/``producer``/``admin``: client id ``synthstream-<purpose>``, no consumer group and no
-  auto-commit unless asked, ``acks=all`` with retries for producers, bounded admin timeouts;
+  auto-commit unless asked, committed records only (read_committed), ``acks=all`` with retries for producers, bounded admin timeouts;
 - ``cluster_ready``: the quiet readiness probe (a metadata answer, not an open port);
 - ``read_range``/``read_to_end``: every message of some partitions between two offsets, bounded by
   the end offsets taken when reading starts and by a deadline, so a reader never waits for ever on
@@ -31,11 +31,14 @@ def client_id(purpose: str) -> str:
 
 def consumer(bootstrap: str, purpose: str, **overrides: Any) -> Any:
     """An unassigned consumer with no group and no auto-commit (readers assign partitions
-    themselves); ``overrides`` are kafka-python settings."""
+    themselves) that reads committed records only (``isolation_level=read_committed``: what a
+    transaction aborted, or has not committed yet, is never seen); ``overrides`` are kafka-python
+    settings."""
     from kafka import KafkaConsumer
 
     options: dict[str, Any] = dict(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                   auto_offset_reset="earliest", client_id=client_id(purpose))
+                                   auto_offset_reset="earliest", isolation_level="read_committed",
+                                   client_id=client_id(purpose))
     options.update(overrides)
     return KafkaConsumer(**options)
 
@@ -126,7 +129,8 @@ def end_offsets(bootstrap: str, topic: str, partitions: list[int] | None = None,
 
 def read_range(bootstrap: str, topic: str, *, partitions: list[int] | None = None,
                start: dict[int, int] | None = None, stop: dict[int, int] | None = None,
-               timeout_s: float = 60.0, purpose: str = "read") -> Iterator[Any]:
+               timeout_s: float = 60.0, purpose: str = "read",
+               isolation_level: str = "read_committed") -> Iterator[Any]:
     """Yield every message of ``partitions`` (default: all) from ``start`` (partition -> offset;
     default: the beginning) up to ``stop`` (partition -> offset, exclusive) or the end offsets taken
     when reading starts, whichever comes first. Raises TimeoutError when the range is not read
@@ -134,7 +138,7 @@ def read_range(bootstrap: str, topic: str, *, partitions: list[int] | None = Non
     from kafka import TopicPartition
 
     client = consumer(bootstrap, purpose, fetch_max_bytes=FETCH_MAX_BYTES,
-                      max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
+                      max_partition_fetch_bytes=PARTITION_FETCH_BYTES, isolation_level=isolation_level)
     try:
         available = client.partitions_for_topic(topic) or set()
         wanted = sorted(available if partitions is None else set(partitions) & available)
@@ -153,8 +157,9 @@ def read_range(bootstrap: str, topic: str, *, partitions: list[int] | None = Non
                 for msg in messages:
                     if msg.offset < end[tp]:
                         yield msg
-                if client.position(tp) >= end[tp]:
-                    remaining.discard(tp)
+            # every partition, not only those that returned messages: one whose last records are
+            # an aborted transaction's, or its markers, reaches its end with nothing to return
+            remaining = {tp for tp in remaining if client.position(tp) < end[tp]}
         if remaining:
             raise TimeoutError(f"{topic} partitions {sorted(tp.partition for tp in remaining)} "
                                f"not read to the end within {timeout_s:.0f}s")
@@ -164,6 +169,7 @@ def read_range(bootstrap: str, topic: str, *, partitions: list[int] | None = Non
 
 def read_to_end(bootstrap: str, topic: str, *, partitions: list[int] | None = None,
                 start: dict[int, int] | None = None, timeout_s: float = 60.0,
-                purpose: str = "read") -> Iterator[Any]:
+                purpose: str = "read", isolation_level: str = "read_committed") -> Iterator[Any]:
     """``read_range`` up to the end offsets taken when reading starts."""
-    return read_range(bootstrap, topic, partitions=partitions, start=start, timeout_s=timeout_s, purpose=purpose)
+    return read_range(bootstrap, topic, partitions=partitions, start=start, timeout_s=timeout_s, purpose=purpose,
+                      isolation_level=isolation_level)

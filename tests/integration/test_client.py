@@ -190,9 +190,14 @@ def test_an_aborted_or_open_transaction_is_not_seen(bootstrap, names):
         send(record(4, "tx"))  # left open while reading: below the end, not yet committed
 
         uncommitted = {serde.decode(m.value, "AcceptedRecord")[1]["record_id"]
-                       for m in kafka_io.read_to_end(bootstrap, topic, purpose="test-client")}
+                       for m in kafka_io.read_to_end(bootstrap, topic, purpose="test-client",
+                                                     isolation_level="read_uncommitted")}
         assert set(rids("tx", [0, 1, 4])) <= uncommitted  # a read_uncommitted reader would have them
         assert ids(iter_accepted(bootstrap, prefix=names.prefix, dataset="tx")) == rids("tx", [2, 3])
+        # the exporter and every other reader of the project read committed records only
+        from synthstream.streams.app.exporter import ExportResult, accepted
+
+        assert sorted(r["record_id"] for r in accepted(bootstrap, topic, serde, ExportResult())) == rids("tx", [2, 3])
         txn.commit_transaction()
         assert ids(iter_accepted(bootstrap, prefix=names.prefix, dataset="tx")) == rids("tx", [2, 3, 4])
     finally:
