@@ -5,7 +5,12 @@ Consumes: verdicts (Verdict); rejected verdicts are skipped (verification accoun
           sees every candidate of the scopes in the partitions it is assigned.
 Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE,
           CONTAMINATED: a record copying a benchmark test item, agents/dedup/decontam.py);
-          dedup-index (DedupEntry, key record_id, same partition as the verdict): the changelog
+          dedup-index (DedupEntry, key record_id, same partition as the verdict): the changelog.
+          Exactly once: the outputs of a batch of one verdicts partition, with the offset after
+          it, commit in one Kafka transaction (streams/runtime/transactions.py), so a
+          read_committed reader sees each accepted record once whatever crashes; a verdict seen
+          again (a redelivery from verification, or a batch redone after a crash) finds its record
+          in the index, committed with it, and sends nothing
 State:    one DedupIndex per assigned partition, replayed from the dedup-index changelog on first
           use and after every rebalance, so it survives restarts and crashes (agents/dedup/store.py);
           a local snapshot per partition every SYNTHSTREAM_WORKER_DEDUP_SNAPSHOT_SECONDS shortens
@@ -28,14 +33,14 @@ import faust
 
 from synthstream.agents.deps import Deps
 from synthstream.agents.dedup import core
-from synthstream.agents.dedup.core import DedupParams, Duplicate
+from synthstream.agents.dedup.core import DedupParams, Duplicate, Replay
 from synthstream.agents.dedup.decontam import Decontaminator, humaneval
 from synthstream.agents.dedup.fields import dedup_route
 from synthstream.agents.families import decontamination_fields
 from synthstream.agents.dedup.normalize import normalize
 from synthstream.agents.dedup.semantic import SemanticParams
 from synthstream.agents.dedup.store import PartitionedIndex
-from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
+from synthstream.streams.runtime.shell import Sinks, Writer, raw_topic, run_stage, run_transactional_stage
 
 STAGE = core.STAGE
 logger = logging.getLogger(__name__)
@@ -74,7 +79,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         m.dedup_unembedded.labels(task).inc()
         return None
 
-    async def handle(message: Any) -> None:
+    async def handle(message: Any, out: Writer) -> None:
         _, verdict = deps.serde.decode(message.value, "Verdict")
         if not verdict["accepted"]:
             return  # verification accounted it
@@ -84,9 +89,9 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
                                   decontamination_fields(gen["task"]), deps.clock())
         if found is not None:  # a copy of a benchmark item: never accepted, never in the index
             hit, contaminated = found
-            await sinks.send("outcomes", gen["prompt_id"], "Outcome", contaminated)
-            m.contaminated.labels(hit.benchmark, gen["task"]).inc()
-            m.records.labels(STAGE, "contaminated").inc()
+            await out.send("outcomes", gen["prompt_id"], "Outcome", contaminated)
+            out.count(lambda: (m.contaminated.labels(hit.benchmark, gen["task"]).inc(),
+                                           m.records.labels(STAGE, "contaminated").inc()))
             return
         replayed = await index.ensure_ready(message.partition)
         if replayed is not None:
@@ -100,28 +105,51 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         vector = None
         if route.semantic and w.dedup_semantic:
             vector = await embedded(normalize(route.text), gen["task"])
-        out = core.admit(verdict, index.indexes[message.partition], route, config.dedup_thresholds, deps.clock(),
-                         vector, config.dedup_semantic)
-        if out.entry is not None:  # into the changelog before the record goes out
-            await sinks.send("dedup-index", out.entry["record_id"], "DedupEntry", out.entry, partition=message.partition)
-            m.dedup_index.set(len(index))
-        if out.record is not None:
-            await sinks.send("accepted-records", out.record["record_id"], "AcceptedRecord", out.record)
-        await sinks.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
-        m.records.labels(STAGE, out.kind).inc()
-        if isinstance(out.decision, Duplicate):
-            m.dedup_hits.labels(out.decision.kind).inc()
+        admitted = core.admit(verdict, index.indexes[message.partition], route, config.dedup_thresholds,
+                              deps.clock(), vector, config.dedup_semantic)
+        decision = admitted.decision
+        out.count(lambda: m.records.labels(STAGE, admitted.kind).inc())
+        if isinstance(decision, Replay) and w.exactly_once:
+            return  # its record, entry and outcome were committed together, when it was first kept
+        if admitted.entry is not None:
+            await out.send("dedup-index", admitted.entry["record_id"], "DedupEntry", admitted.entry,
+                           partition=message.partition)
+            out.count(lambda: m.dedup_index.set(len(index)))
+        if admitted.record is not None:
+            await out.send("accepted-records", admitted.record["record_id"], "AcceptedRecord", admitted.record)
+        await out.send("outcomes", gen["prompt_id"], "Outcome", admitted.outcome)
+        if isinstance(decision, Duplicate):
+            out.count(lambda: m.dedup_hits.labels(decision.kind).inc())
+
+    writing = asyncio.Lock()  # held while a batch is handled and committed: snapshots hold committed entries only
+
+    async def committed() -> None:
+        """Nothing to flush: every entry of the index was committed before the lock was free."""
+
+    flush = committed if w.exactly_once else app.producer.flush
 
     if snapshots is not None and deps.bootstrap is not None:  # a snapshot records a changelog offset
         @app.timer(interval=w.dedup_snapshot_seconds)
         async def periodic_snapshot() -> None:
             try:
-                for partition, records, offset, seconds in await index.snapshot_changed(app.producer.flush):
+                async with writing:
+                    done = await index.snapshot_changed(flush)
+                for partition, records, offset, seconds in done:
                     logger.info("dedup: snapshot of partition %d (%d records, log offset %d) in %.1fs", partition,
                                 records, offset, seconds)
             except Exception:  # a failed snapshot only means a longer replay later
                 logger.exception("dedup: snapshot failed; the changelog still has everything")
 
-    @app.agent(raw_topic(app, deps.names.verdicts), name=f"{deps.names.prefix}dedup")
+    source = deps.names.verdicts
+    txns = sinks.transactions(app, STAGE, source, deps.bootstrap or "", w.transaction_timeout_s)
+
+    @app.agent(raw_topic(app, source), name=f"{deps.names.prefix}dedup")
     async def dedup(stream: Any) -> None:
-        await run_stage(STAGE, stream, handle, sinks)
+        if not w.exactly_once:  # at least once: a crash can send a record again (same id)
+            await run_stage(STAGE, stream, lambda message: handle(message, sinks), sinks)
+            return
+        try:
+            await run_transactional_stage(STAGE, stream, handle, sinks, txns, forget=index.forget,
+                                          lock=writing, max_batch=w.dedup_batch)
+        finally:
+            await txns.close()

@@ -104,6 +104,14 @@ class PartitionedIndex:
         """After a rebalance: another worker may have added entries meanwhile."""
         self.stale |= set(self.indexes) if partitions is None else partitions
 
+    def forget(self, partition: int) -> None:
+        """Drop a partition's index (it may hold entries of a transaction that did not commit):
+        its next use rebuilds it from the snapshot and the committed changelog."""
+        self.indexes.pop(partition, None)
+        self.read_to.pop(partition, None)
+        self.snapshotted.pop(partition, None)
+        self.stale.discard(partition)
+
     def ready(self, partition: int) -> bool:
         return partition in self.indexes and partition not in self.stale
 

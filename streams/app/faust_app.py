@@ -29,6 +29,31 @@ def _registrars() -> dict:
             "dedup": dedup.register, "bias": bias.register}
 
 
+def _read_committed_transport(app: faust.App) -> object:
+    """Faust's aiokafka transport with a consumer that reads committed records only. Faust
+    switches ``isolation_level`` to read_committed only with its own exactly-once mode, which
+    would make every stage transactional; here only dedup writes transactionally
+    (streams/runtime/transactions.py) and the bias stage must not see what a transaction
+    aborted. Reading a non-transactional topic read_committed changes nothing."""
+    from faust.transport.drivers import aiokafka as driver
+
+    class CommittedThread(driver.AIOKafkaConsumerThread):
+        def _create_worker_consumer(self, transport: object) -> object:
+            consumer = super()._create_worker_consumer(transport)  # type: ignore[arg-type]
+            if getattr(consumer, "_isolation_level", None) is None:
+                raise ConfigError("this aiokafka has no _isolation_level on its consumer; pin the aiokafka "
+                                  "version of pyproject.toml")
+            consumer._isolation_level = "read_committed"
+            return consumer
+
+    class CommittedConsumer(driver.Consumer):
+        def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
+            return CommittedThread(self, loop=self.loop, beacon=self.beacon)
+
+    transport = type("ReadCommittedTransport", (driver.Transport,), {"Consumer": CommittedConsumer})
+    return transport(app.conf.broker_consumer, app)
+
+
 def group_id(prefix: str, app_id: str, stages: list[str]) -> str:
     """The Faust app id, which is the consumer group, of a worker hosting ``stages``."""
     group = app_id if set(stages) == set(STAGE_NAMES) else f"{app_id}-{'_'.join(stages)}"
@@ -63,6 +88,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
     )
+    app.transport = _read_committed_transport(app)  # before any topic or agent asks for it
     sinks = Sinks(app, deps.names, deps.serde, deps.metrics, deps.clock)
     registrars = _registrars()
     for stage in stages:

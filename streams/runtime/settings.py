@@ -78,6 +78,14 @@ class WorkerSettings(BaseSettings):
     dedup_snapshot_seconds: float = Field(300.0, ge=0, description="how often dedup snapshots each changed "
                                           "partition's index under data_dir/dedup (0: never; then a restart "
                                           "replays the whole changelog)")
+    exactly_once: bool = Field(False, description="dedup writes each batch's outputs and offsets in one Kafka "
+                               "transaction (read_committed readers see every accepted record once); off "
+                               "until its crash test passes (issue 14): at least once, a crash can repeat a record")
+    dedup_batch: int = Field(500, ge=1, description="most verdicts dedup handles and commits in one transaction "
+                             "(it takes what has arrived, up to this)")
+    transaction_timeout_s: float = Field(30.0, ge=5, description="the broker aborts a transaction left open this "
+                                         "long (a worker that died mid-batch and that nobody replaced); until "
+                                         "then read_committed readers wait behind it")
     dedup_ratio: float = Field(90.0, gt=0, le=100, description="fuzz.ratio for a near duplicate when no spec sets it")
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
     dedup_semantic: bool = Field(True, description="the semantic tier: drop paraphrases by embedding cosine for "

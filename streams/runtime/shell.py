@@ -3,6 +3,7 @@ record loop that turns errors into dead letters."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from synthstream.streams.runtime.metrics import Metrics
 from synthstream.streams.runtime.records import OutcomeKind, outcome
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.streams.runtime.topics import ROLES, TopicNames
+from synthstream.streams.runtime.transactions import Fenced, PartitionTransactions, Pending
 
 logger = logging.getLogger(__name__)
 
@@ -23,18 +25,24 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Sinks:
-    """Raw-bytes topics of one app; records are Avro-encoded here, never by Faust."""
+class Writer:
+    """Avro-encodes records and writes them to the stage's topics, by role; the subclasses say
+    where the bytes go (``_write``) and when a counter counts (``_count``)."""
 
-    def __init__(self, app: faust.App, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
+    def __init__(self, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
                  clock: Callable[[], int] = now_ms) -> None:
-        self.serde, self.metrics, self.clock = serde, metrics, clock
-        self.topics = {role: raw_topic(app, names[role]) for role in ROLES}
+        self.names, self.serde, self.metrics, self.clock = names, serde, metrics, clock
+
+    async def _write(self, role: str, key: bytes, value: bytes, partition: int | None) -> None:
+        raise NotImplementedError
+
+    def count(self, fn: Callable[[], None]) -> None:
+        """Count now (or, in an outbox, once the batch commits)."""
+        fn()
 
     async def send(self, role: str, key: str, record_name: str, record: dict[str, Any],
                    partition: int | None = None) -> None:
-        value = self.serde.encode(record_name, record)
-        await self.topics[role].send(key=key.encode(), value=value, partition=partition)
+        await self._write(role, key.encode(), self.serde.encode(record_name, record), partition)
 
     async def outcome(self, prompt_id: str, kind: OutcomeKind, stage: str, *, reason: str | None = None,
                       record_id: str | None = None, task: str | None = None) -> None:
@@ -51,10 +59,50 @@ class Sinks:
             "source_offset": message.offset, "original_key": message.key, "original_value": message.value,
             "prompt_id": prompt_id, "failed_at": self.clock(),
         })
-        self.metrics.dead_letters.labels(stage, exc.reason).inc()
+        self.count(lambda: self.metrics.dead_letters.labels(stage, exc.reason).inc())
         if prompt_id is not None:
             await self.outcome(prompt_id, "DEAD_LETTER", stage, reason=f"{exc.reason}: {exc.detail[:200]}",
                                task=exc.task)
+
+
+class Sinks(Writer):
+    """Raw-bytes topics of one app; records are Avro-encoded here, never by Faust."""
+
+    def __init__(self, app: faust.App, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
+                 clock: Callable[[], int] = now_ms) -> None:
+        super().__init__(names, serde, metrics, clock)
+        self.topics = {role: raw_topic(app, names[role]) for role in ROLES}
+
+    async def _write(self, role: str, key: bytes, value: bytes, partition: int | None) -> None:
+        await self.topics[role].send(key=key, value=value, partition=partition)
+
+    def outbox(self, pending: Pending) -> Outbox:
+        return Outbox(pending, self.names, self.serde, self.metrics, self.clock)
+
+    def transactions(self, app: faust.App, stage: str, source: str, bootstrap: str,
+                     timeout_s: float) -> PartitionTransactions:
+        """The transactional producers of ``stage``, which consumes ``source`` in ``app``'s group."""
+
+        def owns(partition: int) -> bool:
+            return any(tp.topic == source and tp.partition == partition for tp in app.consumer.assignment())
+
+        return PartitionTransactions(bootstrap, app.conf.id, stage, source, owns, timeout_s)
+
+
+class Outbox(Writer):
+    """Collects a batch's outputs for one transaction (nothing is sent, nothing counted, until
+    it commits)."""
+
+    def __init__(self, pending: Pending, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
+                 clock: Callable[[], int] = now_ms) -> None:
+        super().__init__(names, serde, metrics, clock)
+        self.pending = pending
+
+    async def _write(self, role: str, key: bytes, value: bytes, partition: int | None) -> None:
+        self.pending.add(self.names[role], key, value, partition)
+
+    def count(self, fn: Callable[[], None]) -> None:
+        self.pending.on_commit(fn)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
@@ -79,3 +127,96 @@ async def run_stage(stage: str, stream: Any, handle: Handler, sinks: Sinks) -> N
             err = PoisonRecord("internal_error", f"{type(exc).__name__}: {exc}")
             await sinks.dead_letter(stage, message, err, None)
         latency.observe(time.perf_counter() - started)
+
+
+BatchHandler = Callable[[Any, Outbox], Awaitable[None]]
+
+
+async def run_transactional_stage(stage: str, stream: Any, handle: BatchHandler, sinks: Sinks,
+                                  txns: PartitionTransactions, *, forget: Callable[[int], None], lock: asyncio.Lock,
+                                  max_batch: int = 500) -> None:
+    """The loop of a stage whose outputs are exactly-once: the records that arrived together
+    (up to ``max_batch``, those already waiting when one is taken) are handled per input
+    partition into an outbox, and its outputs go out with the consumed offsets in one
+    transaction (transactions.py). An event is acked to Faust only once its batch committed, so
+    a crash or a stop in between leaves the offsets where they were and the batch is redone.
+
+    When a commit fails, the partition's state is dropped (``forget``: it may hold what was not
+    committed), and the batch is handled again from scratch while the partition is still ours
+    (``txns.owns``); a fenced producer on a partition that moved to another worker gives it up. The
+    ``lock`` is held while a batch is handled and committed (a snapshot taken under it holds
+    committed state only)."""
+    stream.enable_acks = False  # acked below, after the commit
+    batch: list[Any] = []
+    async for event in stream.events():
+        batch.append(event)
+        if len(batch) < max_batch and not stream.channel.empty():
+            continue  # more have arrived already: take them into this batch
+        events, batch = batch, []
+        by_partition: dict[int, list[Any]] = {}
+        for ev in events:
+            by_partition.setdefault(ev.message.partition, []).append(ev)
+        for partition, evs in by_partition.items():
+            if await _commit_partition(stage, partition, evs, handle, sinks, txns, forget, lock):
+                for ev in evs:
+                    await stream.ack(ev)
+
+
+async def _commit_partition(stage: str, partition: int, events: list[Any], handle: BatchHandler, sinks: Sinks,
+                            txns: PartitionTransactions, forget: Callable[[int], None],
+                            lock: asyncio.Lock) -> bool:
+    """Handle and commit one partition's share of a batch; False when the partition is not ours."""
+    latency = sinks.metrics.latency.labels(stage)
+    owns = txns.owns
+    attempt = 0
+    while True:
+        if not owns(partition):
+            logger.info("%s: partition %d was revoked; its %d buffered records are left to its new owner",
+                        stage, partition, len(events))
+            return False
+        pending = Pending()
+        out = sinks.outbox(pending)
+        async with lock:
+            try:
+                await txns.ready(partition)
+            except Exception as exc:
+                attempt += 1
+                delay = min(0.5 * 2 ** attempt, 10.0)
+                logger.warning("%s: cannot start the transactional producer of partition %d (%s: %s); "
+                               "trying again in %.1fs", stage, partition, type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            started = time.perf_counter()
+            for event in events:
+                message = event.message
+                try:
+                    await handle(message, out)
+                except PoisonRecord as exc:
+                    await out.dead_letter(stage, message, exc, exc.prompt_id)
+                except Exception as exc:  # a bug must not stop the stream or lose the record
+                    logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition,
+                                     message.offset)
+                    await out.dead_letter(stage, message, PoisonRecord("internal_error",
+                                                                       f"{type(exc).__name__}: {exc}"), None)
+            try:
+                await txns.commit(partition, pending, events[-1].message.offset + 1)
+            except Fenced as exc:
+                forget(partition)
+                logger.warning("%s: the transaction of partition %d was fenced (%s); %s", stage, partition, exc,
+                               "handling its batch again" if owns(partition) else "the partition moved")
+                await asyncio.sleep(0.2)
+                continue
+            except Exception as exc:
+                forget(partition)
+                attempt += 1
+                delay = min(0.5 * 2 ** attempt, 10.0)
+                logger.warning("%s: cannot commit the transaction of partition %d (%s: %s); nothing of it is "
+                               "visible, handling its %d records again in %.1fs", stage, partition,
+                               type(exc).__name__, exc, len(events), delay)
+                await asyncio.sleep(delay)
+                continue
+        pending.committed()
+        per_record = (time.perf_counter() - started) / len(events)
+        for _ in events:
+            latency.observe(per_record)
+        return True

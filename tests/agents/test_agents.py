@@ -14,7 +14,7 @@ from synthstream.agents.generation import agent as generation_agent
 from synthstream.agents.verification import agent as verification_agent
 from synthstream.streams.runtime.metrics import Metrics
 from synthstream.agents.deps import DatasetConfig, Deps
-from synthstream.streams.runtime.shell import Sinks
+from synthstream.streams.runtime.shell import Outbox, Sinks
 from synthstream.streams.runtime.serde import registry
 from synthstream.streams.runtime.settings import WorkerSettings
 from synthstream.streams.runtime.topics import TopicNames
@@ -38,6 +38,47 @@ class RecordingSinks(Sinks):
     def of(self, role: str) -> list[dict[str, Any]]:
         return [r for (ro, _, r) in self.sent if ro == role]
 
+    def outbox(self, pending):
+        return Outbox(pending, TopicNames("t."), self.serde, self.metrics, self.clock)
+
+    def transactions(self, app, stage, source, bootstrap, timeout_s):
+        return RecordingTransactions(self)
+
+
+RECORD_OF_ROLE = {"accepted-records": "AcceptedRecord", "outcomes": "Outcome", "dedup-index": "DedupEntry",
+                  "dead-letters": "DeadLetter"}
+
+
+class RecordingTransactions:
+    """A transaction that commits by recording its outputs in the sinks, in order, with the
+    offsets it moved; ``fail_first`` commits fail that many times first (nothing recorded)."""
+
+    def __init__(self, sinks: RecordingSinks, fail_first: int = 0) -> None:
+        self.sinks, self.fail_first = sinks, fail_first
+        self.offsets: list[tuple[int, int]] = []
+        self.sinks.txns = self
+
+    def owns(self, partition: int) -> bool:
+        return True
+
+    async def ready(self, partition: int) -> None:
+        pass
+
+    async def commit(self, partition: int, pending, next_offset: int) -> None:
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            raise ConnectionError("broker went away")
+        names = TopicNames("t.")
+        by_topic = {names[role]: role for role in RECORD_OF_ROLE}
+        for topic, key, value, part in pending.items:
+            role = by_topic[topic]
+            self.sinks.sent.append((role, key.decode(), self.sinks.serde.decode(value, RECORD_OF_ROLE[role])[1]))
+            self.sinks.partitions.append((role, part))
+        self.offsets.append((partition, next_offset))
+
+    async def close(self) -> None:
+        pass
+
 
 @pytest.fixture
 def deps(tmp_path) -> Deps:
@@ -45,11 +86,11 @@ def deps(tmp_path) -> Deps:
                 clock=lambda: 1_800_000_000_000)
 
 
-def run_agent(register, deps: Deps, values: list[bytes], wait_for=None) -> RecordingSinks:
+def run_agent(register, deps: Deps, values: list[bytes], wait_for=None, sinks_class=None) -> RecordingSinks:
     """Feed values to the first agent ``register`` defines; ``wait_for(sinks)`` bounds a wait for slow work."""
     app = faust.App(f"test-{id(values)}", broker="kafka://127.0.0.1:1", store="memory://",
                     web_enabled=False)  # test_context feeds an in-memory channel; nothing connects
-    sinks = RecordingSinks(deps)
+    sinks = (sinks_class or RecordingSinks)(deps)
     register(app, deps, sinks)
     agent = next(iter(app.agents.values()))
 
@@ -158,13 +199,50 @@ def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
     assert routed == expected and len(set(expected)) > 1
 
 
-def test_dedup_republishes_a_redelivered_verdict_with_the_same_id(deps):
+def test_dedup_republishes_a_redelivered_verdict_with_the_same_id_at_least_once(deps):
     sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
     first, again = sinks.of("accepted-records")
     assert first["record_id"] == again["record_id"]
     assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED", "ACCEPTED"]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
+
+
+def exactly_once(deps: Deps) -> Deps:
+    deps.worker = deps.worker.model_copy(update={"exactly_once": True})
+    return deps
+
+
+def test_dedup_sends_nothing_for_a_redelivered_verdict_exactly_once(deps):
+    """Its record, entry and outcome were committed in one transaction when it was first kept:
+    sending them again would be the duplicate trainers see."""
+    deps = exactly_once(deps)
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
+    [record] = sinks.of("accepted-records")
+    assert record["prompt_id"] == VERDICT["prompt_id"]
+    assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED"]
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
+
+
+def test_dedup_redoes_a_batch_whose_transaction_failed_from_a_rebuilt_index(deps):
+    """A failed commit leaves nothing visible; the partition's index (which holds the batch's
+    entries) is rebuilt and the batch handled again: the records are kept, not taken for
+    replays of themselves, and each counter counts once."""
+    class Failing(RecordingSinks):
+        def transactions(self, app, stage, source, bootstrap, timeout_s):
+            return RecordingTransactions(self, fail_first=1)
+
+    deps = exactly_once(deps)
+    copy = dict(VERDICT, prompt_id="t-2", generation=dict(GENERATION, prompt_id="t-2"))
+    values = [deps.serde.encode("Verdict", v) for v in (VERDICT, copy)]
+    sinks = run_agent(dedup_agent.register, deps, values, sinks_class=Failing,
+                      wait_for=lambda s: len(s.of("outcomes")) >= 2)
+    assert [r["prompt_id"] for r in sinks.of("accepted-records")] == ["t-1"]
+    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
+    assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 0
+    assert count(deps, "synthstream_dedup_hits_total", kind="exact") == 1
+    assert sinks.txns.offsets[-1][1] >= 2  # the group's offset moved past both, with them
 
 
 def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps, sandbox):
