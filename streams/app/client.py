@@ -333,10 +333,10 @@ def iter_accepted(bootstrap: str, *, dataset: str | None = None, since: Since = 
     consumer is closed on the way out), or until ``idle_timeout_s`` passes without a new record.
 
     Reads with ``isolation_level=read_committed``: records of an open or aborted transaction are
-    never yielded. Deduplicating by record id (a set that grows with the records read) is the
-    backstop for redelivered copies until the pipeline's transactional hop writes each record
-    once; it covers what this call reads, so a copy of a record below a version tag's offsets
-    still shows up once after it. Undecodable messages are skipped with a warning and counted
+    never yielded (the dedup stage writes each record once, transactionally). Deduplicating by
+    record id (a set that grows with the records read) is the backstop for topics written at
+    least once (SYNTHSTREAM_WORKER_EXACTLY_ONCE=false); it covers what this call reads, so a
+    copy of a record below a version tag's offsets still shows up once after it. Undecodable messages are skipped with a warning and counted
     in ``stats`` (a ReadStats), with the duplicates and other data sets' records.
     """
     names = TopicNames(prefix)

@@ -78,9 +78,10 @@ class WorkerSettings(BaseSettings):
     dedup_snapshot_seconds: float = Field(300.0, ge=0, description="how often dedup snapshots each changed "
                                           "partition's index under data_dir/dedup (0: never; then a restart "
                                           "replays the whole changelog)")
-    exactly_once: bool = Field(False, description="dedup writes each batch's outputs and offsets in one Kafka "
-                               "transaction (read_committed readers see every accepted record once); off "
-                               "until its crash test passes (issue 14): at least once, a crash can repeat a record")
+    exactly_once: bool = Field(True, description="dedup writes each batch's outputs and offsets in one Kafka "
+                               "transaction, so read_committed readers see every accepted record once whatever "
+                               "crashes; false: at least once (no transactions; a crash can repeat a record, "
+                               "same record_id)")
     dedup_batch: int = Field(500, ge=1, description="most verdicts dedup handles and commits in one transaction "
                              "(it takes what has arrived, up to this)")
     transaction_timeout_s: float = Field(30.0, ge=5, description="the broker aborts a transaction left open this "

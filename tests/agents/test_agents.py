@@ -199,7 +199,13 @@ def test_verification_routes_each_verdict_to_its_dedup_scope_partition(deps):
     assert routed == expected and len(set(expected)) > 1
 
 
+def at_least_once(deps: Deps) -> Deps:
+    deps.worker = deps.worker.model_copy(update={"exactly_once": False})
+    return deps
+
+
 def test_dedup_republishes_a_redelivered_verdict_with_the_same_id_at_least_once(deps):
+    deps = at_least_once(deps)
     sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
     first, again = sinks.of("accepted-records")
     assert first["record_id"] == again["record_id"]
