@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from synthstream.streams.runtime import kafka_io
 from synthstream.streams.runtime.errors import ConfigError, SynthstreamError
 from synthstream.streams.runtime.settings import LLMSettings, Settings
 
@@ -41,7 +42,9 @@ SPEC = typer.Option(..., "--spec", help="dataset spec (YAML)", exists=False)
 def _settings() -> Settings:
     """This process's configuration, read from the environment once (a worker started by ``run``
     reads the file it was given instead: ``worker --settings``)."""
-    return Settings.from_env()
+    settings = Settings.from_env()
+    kafka_io.configure(settings.kafka)  # every Kafka client of this process: TLS and SASL
+    return settings
 
 
 def _fail(exc: Exception) -> None:
@@ -105,12 +108,13 @@ def kafka_stop() -> None:
 def kafka_status() -> None:
     """Say whether a broker answers; exit 1 when none does."""
     from synthstream.streams.app.kafka_local.launcher import LocalKafka
-    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.kafka_io import cluster_problem
 
     settings = _settings().kafka
     if not settings.local:
-        ok = cluster_ready(settings.bootstrap_servers)
-        console.print(f"cluster {settings.bootstrap}: {'ready' if ok else 'not answering'}")
+        problem = cluster_problem(settings.bootstrap_servers)
+        ok = problem is None
+        console.print(f"cluster {settings.bootstrap}: {'ready' if ok else problem}", highlight=False)
         raise typer.Exit(0 if ok else 1)
     st = LocalKafka(settings).status()
     console.print(f"local Kafka on {st.bootstrap}: {st.detail}" + (f" (pid {st.pid})" if st.pid else ""))
@@ -256,6 +260,10 @@ def produce(spec: Path = SPEC, count: int = typer.Option(100, "--count", min=1),
         _produce_seeded(parsed, spec, seed_file, seed_format, run_id or uuid.uuid4().hex[:8], s, names)
         return
     run_id = run_id or uuid.uuid4().hex[:8]
+    from synthstream.streams.runtime.kafka_io import cluster_problem
+
+    if (problem := cluster_problem(s.bootstrap_servers, timeout_s=10.0)) is not None:
+        _fail(ConfigError(problem))
     producer = make_producer(s.bootstrap_servers)
     try:
         if not follow_bias:
@@ -283,15 +291,14 @@ def _produce_seeded(spec: Any, spec_path: Path, seed_file: str | None, seed_form
 
     from synthstream.streams.app.producer import make_producer, plan_seeded, published_ids
     from synthstream.streams.app.seeds import BadRow, open_seeds
-    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.kafka_io import cluster_problem
     from synthstream.streams.runtime.serde import registry
 
     if spec.seeds is None:
         _fail(ConfigError(f"--from needs a seeds: section in {spec_path} that maps each prompt param to the row's "
                           "field, e.g. seeds: {path: data.jsonl, fields: {question: problem, answer: solution}}"))
-    if not cluster_ready(kafka.bootstrap_servers):
-        _fail(ConfigError(f"no Kafka answers at {kafka.bootstrap_servers}: start it with `synthstream kafka start` "
-                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    if (problem := cluster_problem(kafka.bootstrap_servers)) is not None:
+        _fail(ConfigError(problem))
     try:
         source, rows = open_seeds(spec.seeds, spec_path, seed_file, seed_format)
         prefix = f"{spec.dataset.name}-{run_id}-r"
@@ -366,7 +373,7 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
     from synthstream.agents.spec import load_spec
     from synthstream.streams.app.exporter import card_context, export as do_export
     from synthstream.streams.app.formats import FORMATS, card_text
-    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.kafka_io import cluster_problem
     from synthstream.streams.runtime.serde import registry
     from synthstream.streams.runtime.topics import TopicNames
 
@@ -378,9 +385,8 @@ def export(out: Path = typer.Option(..., "--out", help="the file to write (a dir
         _fail(ConfigError("--push-to-hub uploads a Hugging Face dataset: use it with --format hf"))
     s = _settings().kafka
     names = TopicNames(s.topic_prefix)
-    if not cluster_ready(s.bootstrap_servers):
-        _fail(ConfigError(f"no Kafka answers at {s.bootstrap_servers}: start it with `synthstream kafka start` "
-                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    if (problem := cluster_problem(s.bootstrap_servers)) is not None:
+        _fail(ConfigError(problem))
     try:
         parsed = load_spec(spec) if spec is not None else None
     except SynthstreamError as exc:
@@ -478,14 +484,13 @@ def dataset_diff(a: str = typer.Argument(..., help="NAME@VERSION"), b: str = typ
 
 
 def _versions_io() -> tuple[Any, Any, Any]:
-    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.kafka_io import cluster_problem
     from synthstream.streams.runtime.serde import registry
     from synthstream.streams.runtime.topics import TopicNames, create_topics
 
     s = _settings().kafka
-    if not cluster_ready(s.bootstrap_servers):
-        _fail(ConfigError(f"no Kafka answers at {s.bootstrap_servers}: start it with `synthstream kafka start` "
-                          "or set SYNTHSTREAM_BOOTSTRAP"))
+    if (problem := cluster_problem(s.bootstrap_servers)) is not None:
+        _fail(ConfigError(problem))
     create_topics(s.bootstrap_servers, s.topic_prefix, s.partitions, s.replication_factor)  # dataset-versions, if new
     return s, TopicNames(s.topic_prefix), registry()
 
@@ -747,15 +752,14 @@ def _live_index(params: Any, embed: Any = None) -> tuple[Any, dict[str, str]]:
     """``dedup --against-index``: the live records' index, or a clear error when it cannot be read."""
     from synthstream.agents.dedup.jsonl import live_index
     from synthstream.agents.dedup.store import read_changelog
-    from synthstream.streams.runtime.kafka_io import cluster_ready
+    from synthstream.streams.runtime.kafka_io import cluster_problem
     from synthstream.streams.runtime.serde import registry as schema_registry
     from synthstream.streams.runtime.topics import TopicNames
 
     kafka = _settings().kafka
     topic = TopicNames(kafka.topic_prefix)["dedup-index"]
-    if not cluster_ready(kafka.bootstrap_servers):
-        _fail(ConfigError(f"--against-index reads {topic}, but no Kafka answers at {kafka.bootstrap_servers}. "
-                          "Start it with `synthstream kafka start` or set SYNTHSTREAM_BOOTSTRAP."))
+    if (problem := cluster_problem(kafka.bootstrap_servers)) is not None:
+        _fail(ConfigError(f"--against-index reads {topic}, but {problem}"))
     try:
         entries = list(e for _, e in read_changelog(kafka.bootstrap_servers, topic, schema_registry()))
     except Exception as exc:  # kafka-python raises many kinds; all mean the same thing here

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import faust
 
+from synthstream.streams.runtime import kafka_io
 from synthstream.streams.runtime.errors import ConfigError
 from synthstream.agents.deps import Deps
 from synthstream.streams.runtime.shell import Sinks
@@ -87,6 +88,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
+        broker_credentials=kafka_io.configure(kafka).faust_credentials(),
     )
     app.transport = _read_committed_transport(app)  # before any topic or agent asks for it
     sinks = Sinks(app, deps.names, deps.serde, deps.metrics, deps.clock)

@@ -21,7 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from synthstream.streams.app.faust_app import STAGE_NAMES, group_id
-from synthstream.streams.runtime.errors import SynthstreamError
+from synthstream.streams.runtime.errors import ConfigError, SynthstreamError
+from synthstream.streams.runtime.kafka_io import cluster_problem
 from synthstream.streams.runtime.procs import log_tail, stop_process
 from synthstream.streams.app.exporter import ExportResult, export
 from synthstream.streams.app.kafka_local.launcher import LocalKafka
@@ -255,6 +256,8 @@ def run(settings: Settings, spec_path: Path, count: int | None, out: Path, conso
             if not already:
                 stack.callback(broker.stop)
         bootstrap = kafka.bootstrap_servers
+        if not kafka.local and (problem := cluster_problem(bootstrap, timeout_s=10.0)) is not None:
+            raise ConfigError(problem)
         create_topics(bootstrap, kafka.topic_prefix, kafka.partitions, kafka.replication_factor)
         model_changes: dict[str, Any] = {}
         model_desc = None

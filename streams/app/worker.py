@@ -21,6 +21,7 @@ from synthstream.agents.verification.validators.grounded_dialogue import grounde
 from synthstream.agents.verification.validators.judge import JudgeConfig, JudgePanel, JudgeValidator, UnreachableJudge
 from synthstream.agents.verification.validators.semantic import dialogue_validators
 from synthstream.streams.app.faust_app import STAGE_NAMES, build_app
+from synthstream.streams.runtime import kafka_io
 from synthstream.streams.runtime.metrics import Metrics, serve
 from synthstream.agents.deps import DatasetConfig, Deps
 from synthstream.streams.runtime.serde import registry as schema_registry
@@ -49,6 +50,7 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
     specs = [load_spec(p) for p in spec_paths]
     spec_files = {s.dataset.name: Path(p) for s, p in zip(specs, spec_paths)}
     logger.info("settings:\n%s", settings.masked())
+    kafka_io.configure(kafka)  # TLS / SASL for every client of this process (its settings came from a file)
     registry = CollectorRegistry()
     metrics = Metrics(registry, tasks=tuple(sorted(TASKS)))
     stages = stages or list(STAGE_NAMES)

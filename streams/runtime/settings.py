@@ -6,9 +6,9 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,43 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(4, ge=1, description="partitions of each topic created; dedup routes by scope over "
                             "this many, so keep it once data exists")
     replication_factor: int = Field(1, ge=1, description="of each topic created")
+    # a secured cluster: every client the project makes (workers, producers, exporters, admin,
+    # watchers) takes these, through streams/runtime/kafka_io.py: security()
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how clients talk to the cluster: PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or "
+        "SASL_SSL (TLS and a user name and password)")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="the SASL mechanism, with SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_username: str | None = Field(None, description="the SASL user")
+    kafka_sasl_password: SecretStr | None = Field(None, description="the SASL user's password (a secret: never "
+                                                  "logged)")
+    kafka_ssl_cafile: Path | None = Field(None, description="PEM file of the CA that signed the brokers' "
+                                          "certificates; unset: the system's CAs")
+    kafka_ssl_certfile: Path | None = Field(None, description="PEM client certificate, for clusters that "
+                                            "authenticate clients by TLS certificate (mTLS)")
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM private key of the client certificate")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="password of that key, if it is "
+                                                     "encrypted (a secret)")
+    kafka_ssl_check_hostname: bool = Field(True, description="check that a broker's certificate names the "
+                                           "host connected to")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> KafkaSettings:
+        if not self.bootstrap and self.kafka_security_protocol != "PLAINTEXT":
+            raise ValueError(f"SYNTHSTREAM_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} is for a cluster of "
+                             "your own: set SYNTHSTREAM_BOOTSTRAP to it (the local broker is PLAINTEXT)")
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(f"SYNTHSTREAM_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "SYNTHSTREAM_KAFKA_SASL_USERNAME and SYNTHSTREAM_KAFKA_SASL_PASSWORD")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("SYNTHSTREAM_KAFKA_SSL_CERTFILE and SYNTHSTREAM_KAFKA_SSL_KEYFILE go together (a "
+                             "client certificate and its key)")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"SYNTHSTREAM_{name.upper()}={path}: no such file")
+        return self
 
     @property
     def local(self) -> bool:
@@ -260,6 +297,10 @@ class Settings(BaseModel):
         """JSON for a child process, readable by the owner only (it holds the API key)."""
         data = {name: getattr(self, name).model_dump(mode="json") for name in self.GROUPS}
         data["llm"]["api_key"] = self.llm.api_key.get_secret_value()
+        for secret in ("kafka_sasl_password", "kafka_ssl_key_password"):
+            value = getattr(self.kafka, secret)
+            if value is not None:
+                data["kafka"][secret] = value.get_secret_value()
         if self.judge.api_key is not None:
             data["judge"]["api_key"] = self.judge.api_key.get_secret_value()
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from synthstream.streams.runtime.kafka_io import client_id
+from synthstream.streams.runtime.kafka_io import client_id, security
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class PartitionTransactions:
         self.bootstrap, self.group_id, self.stage, self.source_topic = bootstrap, group_id, stage, source_topic
         self.owns = owns  # partition -> is it assigned to this worker's consumer now
         self.timeout_ms = int(transaction_timeout_s * 1000)
-        self.security = security or {}
+        self.security = security  # aiokafka's security options; default: this process's (kafka_io.security)
         self.producers: dict[int, Any] = {}
         self.commits = 0
 
@@ -81,7 +81,7 @@ class PartitionTransactions:
                 bootstrap_servers=self.bootstrap, client_id=client_id(f"{self.stage}-txn-{partition}"),
                 transactional_id=self.transactional_id(partition), transaction_timeout_ms=self.timeout_ms,
                 enable_idempotence=True, acks="all", linger_ms=5, max_batch_size=256 * 1024,
-                max_request_size=8 * 1024 * 1024, **self.security)
+                max_request_size=8 * 1024 * 1024, **(self.security or security().aiokafka()))
             try:
                 await producer.start()  # InitProducerId: fences the partition's previous producer
             except BaseException:

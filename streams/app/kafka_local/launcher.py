@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthstream.streams.runtime.errors import ConfigError
-from synthstream.streams.runtime.kafka_io import cluster_ready
+from synthstream.streams.runtime.kafka_io import Security, cluster_ready
 from synthstream.streams.runtime.procs import ManagedServer
 from synthstream.streams.runtime.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
+PLAINTEXT = Security()  # the local broker is probed on its PLAINTEXT listener, whatever this process's settings
 HERE = Path(__file__).resolve().parent
 
 
@@ -30,6 +31,24 @@ class BrokerStatus:
     pid: int | None
     bootstrap: str
     detail: str
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener beside the PLAINTEXT one, for trying the project's TLS and SASL
+    settings against a real broker (tests/integration/test_secured_cluster.py). The broker
+    serves ``keystore_pem`` (its unencrypted PKCS#8 key and certificate chain) and accepts the
+    ``users`` (name -> password) over SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN; SCRAM credentials
+    are stored when the storage is formatted, so a data directory keeps the users it was made with."""
+
+    port: int
+    keystore_pem: Path
+    users: dict[str, str]
+    host: str = "127.0.0.1"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 def cluster_id() -> str:
@@ -48,8 +67,9 @@ class LocalKafka(ManagedServer):
     what = "Kafka broker"
     error = LauncherError
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, sasl_ssl: SaslSslListener | None = None) -> None:
         self.s = settings
+        self.sasl_ssl = sasl_ssl
         self.ready_timeout_s, self.stop_timeout_s = settings.kafka_ready_timeout_s, 30.0
         self.port = settings.kafka_port
         self.controller_port = settings.kafka_controller_port or settings.kafka_port + 1
@@ -113,9 +133,35 @@ class LocalKafka(ManagedServer):
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if self.sasl_ssl is not None:
+            props.update(self._sasl_ssl_props(self.sasl_ssl))
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return path
+
+    def _sasl_ssl_props(self, listener: SaslSslListener) -> dict[str, str]:
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        plain_users = " ".join(f'user_{name}="{password}"' for name, password in listener.users.items())
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port},"
+                         f"SASL_SSL://{listener.bootstrap}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://{listener.bootstrap}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram,
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(listener.keystore_pem),
+        }
+
+    def _format_args(self) -> list[str]:
+        if self.sasl_ssl is None:
+            return []
+        return [arg for name, password in self.sasl_ssl.users.items()
+                for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")]
 
     def _java(self, *args: str) -> list[str]:
         java = shutil.which("java")
@@ -130,7 +176,8 @@ class LocalKafka(ManagedServer):
         """Format KRaft storage once; a formatted directory is left alone."""
         if (self.data_dir / "kraft" / "meta.properties").exists():
             return
-        proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)),
+        proc = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config),
+                                          *self._format_args()),
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise LauncherError(f"formatting Kafka storage in {self.data_dir} failed:\n{proc.stdout[-1500:]}"
@@ -138,7 +185,7 @@ class LocalKafka(ManagedServer):
 
     # -- process (the start/wait/stop mechanism is procs.ManagedServer's) ------------------------
     def ports(self) -> list[int]:
-        return [self.port, self.controller_port]
+        return [self.port, self.controller_port] + ([self.sasl_ssl.port] if self.sasl_ssl else [])
 
     def port_in_use(self, port: int) -> str:
         return (f"port {port} on 127.0.0.1 is already in use by another program. Stop it, or choose other ports "
@@ -152,7 +199,7 @@ class LocalKafka(ManagedServer):
         return self._java("kafka.Kafka", str(config))
 
     def probe(self, timeout_s: float) -> str | None:
-        return None if cluster_ready(self.bootstrap, timeout_s=min(timeout_s, 2.0)) else "no metadata answer"
+        return None if cluster_ready(self.bootstrap, timeout_s=min(timeout_s, 2.0), security_=PLAINTEXT) else "no metadata answer"
 
     def not_ready(self, pid: int, error: str) -> str:
         return (f"Kafka (pid {pid}) did not answer a metadata request on {self.bootstrap} within "
@@ -161,7 +208,7 @@ class LocalKafka(ManagedServer):
 
     def status(self) -> BrokerStatus:
         pid = self.pid()
-        ready = pid is not None and cluster_ready(self.bootstrap)
+        ready = pid is not None and cluster_ready(self.bootstrap, security_=PLAINTEXT)
         detail = "ready" if ready else "running, not answering metadata requests" if pid else "not running"
         return BrokerStatus(pid is not None, ready, pid, self.bootstrap, detail)
 
