@@ -57,6 +57,36 @@ def in_process(prompts: list[dict]) -> tuple[float, int]:
     return time.perf_counter() - started, accepted
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if b"kafka.Kafka" in (proc / "cmdline").read_bytes():
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], elapsed: float, accepted: int) -> str:
+    """Where the CPU went in the timed phase: per process, in cores and in microseconds per record."""
+    rows = []
+    for name in after:
+        used = after[name] - before.get(name, 0.0)
+        rows.append(f"  {name:<34} {used:6.1f} s CPU = {used / elapsed:4.2f} cores, "
+                    f"{1e6 * used / max(accepted, 1):6.0f} us per accepted record")
+    return "\n".join(rows)
+
+
 def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) -> tuple[float, int, dict]:
     serde = registry()
     names = TopicNames(f"bench{uuid.uuid4().hex[:6]}.")
@@ -75,17 +105,25 @@ def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) ->
             watcher.poll(pending)
         if pending:
             raise SystemExit(f"warm-up did not finish; see the logs in {tmp}")
+        watched = {f"worker {'+'.join(stages)}": proc.pid for stages, proc in zip(worker_layout(), procs)}
+        if (pid := broker_pid()) is not None:
+            watched["Kafka broker (JVM)"] = pid
+        watched["this process (producer, watcher)"] = os.getpid()
+        cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         started = time.perf_counter()
         pending = set(publish(producer, names.prompts, serde, iter(prompts)))
         deadline = time.monotonic() + 900
         while pending and time.monotonic() < deadline:
             watcher.poll(pending)
         elapsed = time.perf_counter() - started
+        cpu_after = {name: cpu_seconds(pid) for name, pid in watched.items()}
         if pending:
             raise SystemExit(f"{len(pending)} prompts without outcome after 900 s; see the logs in {tmp}")
         counts = dict(watcher.counts)
         accepted = counts.get("ACCEPTED", 0) - len(warmup) + sum(
             1 for p in warmup if watcher.outcomes[p["prompt_id"]] != "ACCEPTED")
+        print(f"CPU in the timed phase ({elapsed:.1f} s, {os.cpu_count()} cores):")
+        print(cpu_report(cpu_before, cpu_after, elapsed, accepted))
         return elapsed, accepted, counts
     finally:
         producer.close()

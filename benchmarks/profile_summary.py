@@ -14,7 +14,8 @@ import argparse
 import collections
 from pathlib import Path
 
-IDLE = ("select (selectors.py", "poll (selectors.py", "_run_once (asyncio/base_events.py")
+IDLE = ("select (selectors.py", "poll (selectors.py", "_worker (concurrent/futures/thread.py", "wait (threading.py",
+        "Condition.wait", "Event.wait", "EpollSelector.select", "_PollLikeSelector.select")
 
 
 def frames_of(stack: str) -> list[str]:
@@ -40,7 +41,7 @@ def main() -> None:
             if not frames:
                 continue
             total += n
-            if any(frames[-1].startswith(i) for i in IDLE) or "select (selectors" in frames[-1]:
+            if any(i in frames[-1] for i in IDLE):
                 idle += n
                 continue
             own[frames[-1]] += n

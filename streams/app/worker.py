@@ -102,7 +102,7 @@ def bounded_stop_worker(timeout_s: float) -> type:
     """Faust's Worker whose stop is bounded: Faust's shutdown waits on its Kafka clients and on
     requests in flight, and a dead broker or model server keeps it waiting for minutes. At the
     stop signal a watchdog starts; if the process has not exited ``timeout_s`` later it logs why
-    and exits at once. Nothing is lost: what was not committed is redone by whoever takes the
+    and exits at once (no terminal spinner either, see ``__init__``). Nothing is lost: what was not committed is redone by whoever takes the
     partitions over (processing is at-least-once, sinks idempotent by id)."""
     import os
     import threading
@@ -110,6 +110,14 @@ def bounded_stop_worker(timeout_s: float) -> type:
     from faust.worker import Worker
 
     class BoundedStopWorker(Worker):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # No terminal spinner: to feed it, Faust sets the root logger to DEBUG (its handler
+            # keeps the worker's level), so every debug line of aiokafka and Faust, several per
+            # message, was formatted into a record and dropped: 7 % of a worker's CPU. It also
+            # wrote cursor escapes into the log.
+            self.spinner = None
+
         def _schedule_shutdown(self, signum: Any) -> None:
             def watchdog() -> None:
                 if not stopped.wait(timeout_s):
