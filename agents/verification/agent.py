@@ -26,7 +26,7 @@ import faust
 from synthstream.agents.deps import Deps
 from synthstream.agents.verification import core
 from synthstream.agents.verification.preferences import preference_pairs
-from synthstream.streams.runtime.shell import Sinks, raw_topic, run_stage
+from synthstream.streams.runtime.shell import Sinks, Writer, raw_topic, run_batched_stage
 
 STAGE = core.STAGE
 
@@ -48,7 +48,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     if deps.sandbox is not None:
         m.sandbox_mode.labels(deps.sandbox.mode).set(1)  # bwrap, unsafe or refuse, from the start
 
-    async def handle(message: Any) -> None:
+    async def handle(message: Any, sink: Writer) -> None:
         _, gen = deps.serde.decode(message.value, "Generation")
         config = deps.dataset(gen["lineage"]["dataset"])
         judge = config.judged(gen["task"])
@@ -62,18 +62,18 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
         else:
             verifier, decision = core.assess(gen, config, deps.sandbox, deps.validators, extra)
         out = core.verdict(gen, verifier, decision, config, deps.partitions, deps.clock())
-        await sinks.send("verdicts", gen["prompt_id"], "Verdict", out.verdict, partition=out.partition)
+        await sink.send("verdicts", gen["prompt_id"], "Verdict", out.verdict, partition=out.partition)
         if out.review:
-            await sinks.send("human-review", gen["prompt_id"], "Verdict", out.verdict)
+            await sink.send("human-review", gen["prompt_id"], "Verdict", out.verdict)
         if out.outcome is not None:
-            await sinks.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
+            await sink.send("outcomes", gen["prompt_id"], "Outcome", out.outcome)
         if jailed and deps.sandbox is not None:  # each sample through the jail: off the event loop too
             limits = config.limits(gen["task"], deps.sandbox.limits)
             pairs = await asyncio.to_thread(preference_pairs, gen, deps.sandbox, limits)
         else:
             pairs = preference_pairs(gen)
         for pair in pairs:  # its samples told apart: chosen passed, rejected failed
-            await sinks.send("preference-pairs", pair["pair_id"], "PreferencePair", pair)
+            await sink.send("preference-pairs", pair["pair_id"], "PreferencePair", pair)
             m.preference_pairs.labels(gen["task"]).inc()
         # counting
         kind = "accepted" if decision.accepted else "rejected"
@@ -92,7 +92,8 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
 
     concurrency = concurrency_for(deps)
 
-    @app.agent(raw_topic(app, deps.names.generations), name=f"{deps.names.prefix}verification",
-               concurrency=concurrency)
+    @app.agent(raw_topic(app, deps.names.generations), name=f"{deps.names.prefix}verification")
     async def verification(stream: Any) -> None:
-        await run_stage(STAGE, stream, handle, sinks)
+        # in batches; with the jail or a judge, `concurrency` batches at once, each all at once
+        await run_batched_stage(STAGE, stream, handle, sinks, max_batch=deps.worker.stage_batch,
+                                in_flight=concurrency)

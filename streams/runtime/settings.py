@@ -119,6 +119,8 @@ class WorkerSettings(BaseSettings):
                                "transaction, so read_committed readers see every accepted record once whatever "
                                "crashes; false: at least once (no transactions; a crash can repeat a record, "
                                "same record_id)")
+    stage_batch: int = Field(500, ge=1, description="most records generation and verification handle and send "
+                             "together (they take what has arrived, up to this); acked once all outputs are sent")
     dedup_batch: int = Field(500, ge=1, description="most verdicts dedup handles and commits in one transaction "
                              "(it takes what has arrived, up to this)")
     transaction_timeout_s: float = Field(30.0, ge=5, description="the broker aborts a transaction left open this "

@@ -16,7 +16,7 @@ from synthstream.streams.runtime.metrics import Metrics
 from synthstream.streams.runtime.records import OutcomeKind, outcome
 from synthstream.streams.runtime.serde import SchemaRegistry
 from synthstream.streams.runtime.topics import ROLES, TopicNames
-from synthstream.streams.runtime.transactions import Fenced, PartitionTransactions, Pending
+from synthstream.streams.runtime.transactions import Fenced, PartitionTransactions, Pending, send_together
 
 logger = logging.getLogger(__name__)
 
@@ -71,10 +71,18 @@ class Sinks(Writer):
     def __init__(self, app: faust.App, names: TopicNames, serde: SchemaRegistry, metrics: Metrics,
                  clock: Callable[[], int] = now_ms) -> None:
         super().__init__(names, serde, metrics, clock)
+        self.app = app
         self.topics = {role: raw_topic(app, names[role]) for role in ROLES}
 
     async def _write(self, role: str, key: bytes, value: bytes, partition: int | None) -> None:
         await self.topics[role].send(key=key, value=value, partition=partition)
+
+    async def deliver(self, pending: Pending) -> None:
+        """Send a batch's outputs through the app's producer, one record batch per topic
+        partition, and return when the broker has all of them (acks=all); raises if it does not."""
+        producer = self.app.producer._ensure_producer()  # Faust's aiokafka producer
+        for future in await send_together(producer, pending.items):
+            await future
 
     def outbox(self, pending: Pending) -> Outbox:
         return Outbox(pending, self.names, self.serde, self.metrics, self.clock)
@@ -130,6 +138,84 @@ async def run_stage(stage: str, stream: Any, handle: Handler, sinks: Sinks) -> N
 
 
 BatchHandler = Callable[[Any, Outbox], Awaitable[None]]
+
+
+async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks: Sinks, *, max_batch: int = 500,
+                            in_flight: int = 1) -> None:
+    """The at-least-once loop in batches: the records that arrived together (up to
+    ``max_batch``) are handled into one outbox, its outputs go out together
+    (``Sinks.deliver``: one record batch per partition, no await per record), and the events
+    are acked to Faust only once the broker has every output, so a crash redoes the batch and
+    never skips a record (Faust commits an offset once every earlier record is acked). A failed
+    delivery is retried with the same outputs.
+
+    ``in_flight`` > 1 is for handlers that wait (on a model server, the jail, a judge): up to
+    that many batches are worked on at once, each with all its records at once; 1 handles one
+    record after another. The agent must have one actor: batches are cut from its channel."""
+    stream.enable_acks = False
+    slots = asyncio.Semaphore(in_flight)
+    running: set[asyncio.Task] = set()
+
+    def finished(task: asyncio.Task) -> None:
+        running.discard(task)
+        slots.release()
+
+    batch: list[Any] = []
+    try:
+        async for event in stream.events():
+            batch.append(event)
+            if len(batch) < max_batch and not stream.channel.empty():
+                continue
+            events, batch = batch, []
+            if in_flight <= 1:
+                await _run_batch(stage, events, stream, handle, sinks, concurrent=False)
+                continue
+            await slots.acquire()
+            task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=True))
+            running.add(task)
+            task.add_done_callback(finished)
+    finally:
+        for task in list(running):  # stopping: what is not acked is redone by the next owner
+            task.cancel()
+
+
+async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHandler, sinks: Sinks, *,
+                     concurrent: bool) -> None:
+    pending = Pending()
+    out = sinks.outbox(pending)
+    started = time.perf_counter()
+    if concurrent and len(events) > 1:
+        await asyncio.gather(*(_handle_into(stage, ev.message, handle, out) for ev in events))
+    else:
+        for ev in events:
+            await _handle_into(stage, ev.message, handle, out)
+    attempt = 0
+    while True:
+        try:
+            await sinks.deliver(pending)
+            break
+        except Exception as exc:
+            attempt += 1
+            delay = min(0.5 * 2 ** attempt, 10.0)
+            logger.warning("%s: cannot deliver the outputs of %d records (%s: %s); trying again in %.1fs", stage,
+                           len(events), type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+    pending.committed()
+    latency = sinks.metrics.latency.labels(stage)
+    per_record = (time.perf_counter() - started) / len(events)
+    for ev in events:
+        latency.observe(per_record)
+        await stream.ack(ev)
+
+
+async def _handle_into(stage: str, message: Any, handle: BatchHandler, out: Outbox) -> None:
+    try:
+        await handle(message, out)
+    except PoisonRecord as exc:
+        await out.dead_letter(stage, message, exc, exc.prompt_id)
+    except Exception as exc:  # a bug must not stop the stream or lose the record
+        logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition, message.offset)
+        await out.dead_letter(stage, message, PoisonRecord("internal_error", f"{type(exc).__name__}: {exc}"), None)
 
 
 async def run_transactional_stage(stage: str, stream: Any, handle: BatchHandler, sinks: Sinks,

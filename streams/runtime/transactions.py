@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,34 @@ class Pending:
     def committed(self) -> None:
         for fn in self.after:
             fn()
+
+
+async def send_together(producer: Any, items: list[tuple[str, bytes, bytes, int | None]]) -> list[asyncio.Future]:
+    """Send ``items`` (topic, key, value, partition or None) through an aiokafka producer as one
+    record batch per topic partition, not one ``send`` per record (each costs an await and the
+    accumulator's bookkeeping); a keyed record without a partition goes where ``send`` would
+    put it (the producer's partitioner). Returns the batches' delivery futures, in order."""
+    groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+    known: set[str] = set()
+    for topic, key, value, partition in items:
+        if topic not in known:
+            await producer.partitions_for(topic)  # metadata, once per topic and call
+            known.add(topic)
+        if partition is None:
+            partition = producer._partition(topic, None, key, value, key, value)
+        groups.setdefault((topic, partition), []).append((key, value))
+    futures = []
+    now = int(time.time() * 1000)
+    for (topic, partition), records in groups.items():
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=now) is None:  # full: send it, start another
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=now) is None:
+                    raise ValueError(f"a record of {len(value)} bytes does not fit a batch for {topic}")
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
 
 
 class Fenced(Exception):
@@ -106,8 +135,7 @@ class PartitionTransactions:
         producer = await self._producer(partition)
         try:
             async with producer.transaction():
-                for topic, key, value, part in pending.items:
-                    await producer.send(topic, value, key=key, partition=part)
+                await send_together(producer, pending.items)
                 await producer.send_offsets_to_transaction(
                     {TopicPartition(self.source_topic, partition): next_offset}, self.group_id)
         except ProducerFenced as exc:

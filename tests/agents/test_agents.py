@@ -44,9 +44,27 @@ class RecordingSinks(Sinks):
     def transactions(self, app, stage, source, bootstrap, timeout_s):
         return RecordingTransactions(self)
 
+    fail_deliveries = 0
+
+    async def deliver(self, pending) -> None:
+        """What a batch sends, recorded in order once it is "delivered" (the first
+        ``fail_deliveries`` attempts fail, recording nothing)."""
+        if self.fail_deliveries > 0:
+            self.fail_deliveries -= 1
+            raise ConnectionError("broker went away")
+        self.record(pending.items)
+
+    def record(self, items) -> None:
+        by_topic = {TopicNames("t.")[role]: role for role in RECORD_OF_ROLE}
+        for topic, key, value, part in items:
+            role = by_topic[topic]
+            self.sent.append((role, key.decode(), self.serde.decode(value, RECORD_OF_ROLE[role])[1]))
+            self.partitions.append((role, part))
+
 
 RECORD_OF_ROLE = {"accepted-records": "AcceptedRecord", "outcomes": "Outcome", "dedup-index": "DedupEntry",
-                  "dead-letters": "DeadLetter"}
+                  "dead-letters": "DeadLetter", "generations": "Generation", "verdicts": "Verdict",
+                  "human-review": "Verdict", "preference-pairs": "PreferencePair"}
 
 
 class RecordingTransactions:
@@ -68,12 +86,7 @@ class RecordingTransactions:
         if self.fail_first > 0:
             self.fail_first -= 1
             raise ConnectionError("broker went away")
-        names = TopicNames("t.")
-        by_topic = {names[role]: role for role in RECORD_OF_ROLE}
-        for topic, key, value, part in pending.items:
-            role = by_topic[topic]
-            self.sinks.sent.append((role, key.decode(), self.sinks.serde.decode(value, RECORD_OF_ROLE[role])[1]))
-            self.sinks.partitions.append((role, part))
+        self.sinks.record(pending.items)
         self.offsets.append((partition, next_offset))
 
     async def close(self) -> None:
@@ -120,6 +133,19 @@ def test_generation_turns_a_prompt_into_a_generation_with_lineage(deps):
     assert gen["lineage"]["generated_at"] == 1_800_000_000_000
     assert gen["lineage"]["prompted_at"] == PROMPT["lineage"]["prompted_at"]
     assert count(deps, "synthstream_stage_records_total", stage="generation", outcome="generated") == 1
+
+
+class FlakySinks(RecordingSinks):
+    fail_deliveries = 2
+
+
+def test_a_batch_whose_delivery_failed_is_sent_again_whole_and_once(deps):
+    prompts = [deps.serde.encode("Prompt", dict(PROMPT, prompt_id=f"p{i}", seed=i)) for i in range(3)]
+    sinks = run_agent(generation_agent.register, deps, prompts, sinks_class=FlakySinks,
+                      wait_for=lambda s: len(s.of("generations")) == 3)
+    assert sorted(g["prompt_id"] for g in sinks.of("generations")) == ["p0", "p1", "p2"]
+    assert sinks.fail_deliveries == 0  # both failures were met, and nothing of them was recorded
+    assert count(deps, "synthstream_stage_records_total", stage="generation", outcome="generated") == 3
 
 
 def test_generation_dead_letters_garbage_and_bad_prompts_and_keeps_going(deps):
