@@ -138,6 +138,7 @@ async def run_stage(stage: str, stream: Any, handle: Handler, sinks: Sinks) -> N
 
 
 BatchHandler = Callable[[Any, Outbox], Awaitable[None]]
+BATCHES_IN_FLIGHT = 4
 
 
 async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks: Sinks, *, max_batch: int = 500,
@@ -150,10 +151,14 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
     delivery is retried with the same outputs.
 
     ``in_flight`` > 1 is for handlers that wait (on a model server, the jail, a judge): up to
-    that many batches are worked on at once, each with all its records at once; 1 handles one
-    record after another. The agent must have one actor: batches are cut from its channel."""
+    that many records are handled at once, from up to BATCHES_IN_FLIGHT batches (a batch is
+    acked when its slowest record is done, so the next ones go on meanwhile); 1 handles one
+    record after another. The agent must have one actor: batches are cut from its channel.
+    (Handing a whole batch to the model client at once made hundreds of coroutines wait on its
+    limiter, which wakes them all at each free slot.)"""
     stream.enable_acks = False
-    slots = asyncio.Semaphore(in_flight)
+    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+    records = asyncio.Semaphore(in_flight)
     running: set[asyncio.Task] = set()
 
     def finished(task: asyncio.Task) -> None:
@@ -168,10 +173,10 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
                 continue
             events, batch = batch, []
             if in_flight <= 1:
-                await _run_batch(stage, events, stream, handle, sinks, concurrent=False)
+                await _run_batch(stage, events, stream, handle, sinks, concurrent=None)
                 continue
             await slots.acquire()
-            task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=True))
+            task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=records))
             running.add(task)
             task.add_done_callback(finished)
     finally:
@@ -180,12 +185,16 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
 
 
 async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHandler, sinks: Sinks, *,
-                     concurrent: bool) -> None:
+                     concurrent: asyncio.Semaphore | None) -> None:
     pending = Pending()
     out = sinks.outbox(pending)
     started = time.perf_counter()
-    if concurrent and len(events) > 1:
-        await asyncio.gather(*(_handle_into(stage, ev.message, handle, out) for ev in events))
+    if concurrent is not None:
+        async def one(message: Any) -> None:
+            async with concurrent:
+                await _handle_into(stage, message, handle, out)
+
+        await asyncio.gather(*(one(ev.message) for ev in events))
     else:
         for ev in events:
             await _handle_into(stage, ev.message, handle, out)

@@ -333,7 +333,8 @@ def test_verification_awaits_the_judge_where_the_spec_weighs_it(deps):
 
     deps.datasets = {"t": DatasetConfig("t", gates={"math.linear": {"task": 0.5, "judge": 0.5}},
                                         judge=JudgeValidator(model))}
-    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", GENERATION)])
+    sinks = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", GENERATION)],
+                      wait_for=lambda s: s.of("verdicts"))
     (verdict,) = sinks.of("verdicts")
     assert asked == ["judge"] and not verdict["accepted"] and verdict["quality_score"] == 0.5
     assert verdict["validators"][1]["name"] == "judge" and verdict["validators"][1]["score"] == 0.0
