@@ -1,6 +1,6 @@
 """End-to-end throughput: the same procedural workload in-process and through the real pipeline.
 
-    .venv/bin/python benchmarks/bench_e2e.py [--count 20000]
+    .venv/bin/python benchmarks/bench_e2e.py [--count 20000] [--copies 1]
 
 Starts the local broker unless SYNTHSTREAM_BOOTSTRAP is set, uses a fresh topic prefix,
 warms the worker up, then times COUNT prompts from the first send to the last outcome.
@@ -87,15 +87,17 @@ def cpu_report(before: dict[str, float], after: dict[str, float], elapsed: float
     return "\n".join(rows)
 
 
-def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) -> tuple[float, int, dict]:
+def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict],
+                     copies: int = 1) -> tuple[float, int, dict]:
     serde = registry()
     names = TopicNames(f"bench{uuid.uuid4().hex[:6]}.")
     create_topics(bootstrap, names.prefix, int(os.environ.get("SYNTHSTREAM_PARTITIONS", "4")))
     tmp = Path(tempfile.mkdtemp(prefix="synthstream-bench-"))
+    layout = [stages for stages in worker_layout() for _ in range(copies)]
     procs = [start_worker(SPEC, worker_settings(bootstrap, {
         "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp / str(i)),
         "SYNTHSTREAM_METRICS_ENABLED": "false"}), tmp / f"worker-{i}.log", stages)
-        for i, stages in enumerate(worker_layout())]
+        for i, stages in enumerate(layout)]
     watcher = OutcomeWatcher(bootstrap, names, serde)
     producer = make_producer(bootstrap)
     try:
@@ -105,7 +107,7 @@ def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) ->
             watcher.poll(pending)
         if pending:
             raise SystemExit(f"warm-up did not finish; see the logs in {tmp}")
-        watched = {f"worker {'+'.join(stages)}": proc.pid for stages, proc in zip(worker_layout(), procs)}
+        watched = {f"worker {'+'.join(stages)} #{i}": proc.pid for i, (stages, proc) in enumerate(zip(layout, procs))}
         if (pid := broker_pid()) is not None:
             watched["Kafka broker (JVM)"] = pid
         watched["this process (producer, watcher)"] = os.getpid()
@@ -135,6 +137,8 @@ def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict]) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--copies", type=int, default=1, help="worker processes of each kind (consumer-group "
+                        "scaling on the same topics; default 1)")
     args = parser.parse_args()
     spec = load_spec(SPEC)
     now = int(time.time() * 1000)
@@ -154,7 +158,7 @@ def main() -> None:
         else:
             broker = None
     try:
-        elapsed, accepted, counts = through_pipeline(settings.bootstrap_servers, prompts, warmup)
+        elapsed, accepted, counts = through_pipeline(settings.bootstrap_servers, prompts, warmup, args.copies)
     finally:
         if broker is not None:
             broker.stop()

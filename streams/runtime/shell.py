@@ -151,13 +151,15 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
     delivery is retried with the same outputs.
 
     ``in_flight`` > 1 is for handlers that wait (on a model server, the jail, a judge): up to
-    that many records are handled at once, from up to BATCHES_IN_FLIGHT batches (a batch is
-    acked when its slowest record is done, so the next ones go on meanwhile); 1 handles one
-    record after another. The agent must have one actor: batches are cut from its channel.
+    that many records are handled at once, from as many batches (a batch is acked when its
+    slowest record is done, so the next ones go on meanwhile; batches of one record, when they
+    come one by one, still keep ``in_flight`` records busy); 1 handles one record after
+    another, and up to BATCHES_IN_FLIGHT batches are delivered while the next is handled. The agent must have one actor: batches are cut from its channel.
     (Handing a whole batch to the model client at once made hundreds of coroutines wait on its
     limiter, which wakes them all at each free slot.)"""
     stream.enable_acks = False
-    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+    # batches that come one record at a time must still keep ``in_flight`` records busy
+    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT if in_flight <= 1 else in_flight)
     records = asyncio.Semaphore(in_flight)
     running: set[asyncio.Task] = set()
 
@@ -172,11 +174,17 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
             if len(batch) < max_batch and not stream.channel.empty():
                 continue
             events, batch = batch, []
-            if in_flight <= 1:
-                await _run_batch(stage, events, stream, handle, sinks, concurrent=None)
-                continue
-            await slots.acquire()
-            task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=records))
+            if in_flight <= 1:  # handled now, one after another; delivered while the next is handled
+                started = time.perf_counter()
+                pending = Pending()
+                out = sinks.outbox(pending)
+                for ev in events:
+                    await _handle_into(stage, ev.message, handle, out)
+                await slots.acquire()
+                task = asyncio.ensure_future(_deliver_and_ack(stage, events, pending, stream, sinks, started))
+            else:
+                await slots.acquire()
+                task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=records))
             running.add(task)
             task.add_done_callback(finished)
     finally:
@@ -185,19 +193,21 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
 
 
 async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHandler, sinks: Sinks, *,
-                     concurrent: asyncio.Semaphore | None) -> None:
+                     concurrent: asyncio.Semaphore) -> None:
     pending = Pending()
     out = sinks.outbox(pending)
     started = time.perf_counter()
-    if concurrent is not None:
-        async def one(message: Any) -> None:
-            async with concurrent:
-                await _handle_into(stage, message, handle, out)
 
-        await asyncio.gather(*(one(ev.message) for ev in events))
-    else:
-        for ev in events:
-            await _handle_into(stage, ev.message, handle, out)
+    async def one(message: Any) -> None:
+        async with concurrent:
+            await _handle_into(stage, message, handle, out)
+
+    await asyncio.gather(*(one(ev.message) for ev in events))
+    await _deliver_and_ack(stage, events, pending, stream, sinks, started)
+
+
+async def _deliver_and_ack(stage: str, events: list[Any], pending: Pending, stream: Any, sinks: Sinks,
+                           started: float) -> None:
     attempt = 0
     while True:
         try:
@@ -251,15 +261,17 @@ async def run_transactional_stage(stage: str, stream: Any, handle: BatchHandler,
         by_partition: dict[int, list[Any]] = {}
         for ev in events:
             by_partition.setdefault(ev.message.partition, []).append(ev)
-        for partition, evs in by_partition.items():
-            if await _commit_partition(stage, partition, evs, handle, sinks, txns, forget, lock):
+        async with lock:  # the partitions' transactions go on at once, each with its own producer
+            done = await asyncio.gather(*(_commit_partition(stage, partition, evs, handle, sinks, txns, forget)
+                                          for partition, evs in by_partition.items()))
+        for ok, evs in zip(done, by_partition.values()):
+            if ok:
                 for ev in evs:
                     await stream.ack(ev)
 
 
 async def _commit_partition(stage: str, partition: int, events: list[Any], handle: BatchHandler, sinks: Sinks,
-                            txns: PartitionTransactions, forget: Callable[[int], None],
-                            lock: asyncio.Lock) -> bool:
+                            txns: PartitionTransactions, forget: Callable[[int], None]) -> bool:
     """Handle and commit one partition's share of a batch; False when the partition is not ours."""
     latency = sinks.metrics.latency.labels(stage)
     owns = txns.owns
@@ -271,45 +283,44 @@ async def _commit_partition(stage: str, partition: int, events: list[Any], handl
             return False
         pending = Pending()
         out = sinks.outbox(pending)
-        async with lock:
+        try:
+            await txns.ready(partition)
+        except Exception as exc:
+            attempt += 1
+            delay = min(0.5 * 2 ** attempt, 10.0)
+            logger.warning("%s: cannot start the transactional producer of partition %d (%s: %s); "
+                           "trying again in %.1fs", stage, partition, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            continue
+        started = time.perf_counter()
+        for event in events:
+            message = event.message
             try:
-                await txns.ready(partition)
-            except Exception as exc:
-                attempt += 1
-                delay = min(0.5 * 2 ** attempt, 10.0)
-                logger.warning("%s: cannot start the transactional producer of partition %d (%s: %s); "
-                               "trying again in %.1fs", stage, partition, type(exc).__name__, exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            started = time.perf_counter()
-            for event in events:
-                message = event.message
-                try:
-                    await handle(message, out)
-                except PoisonRecord as exc:
-                    await out.dead_letter(stage, message, exc, exc.prompt_id)
-                except Exception as exc:  # a bug must not stop the stream or lose the record
-                    logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition,
-                                     message.offset)
-                    await out.dead_letter(stage, message, PoisonRecord("internal_error",
-                                                                       f"{type(exc).__name__}: {exc}"), None)
-            try:
-                await txns.commit(partition, pending, events[-1].message.offset + 1)
-            except Fenced as exc:
-                forget(partition)
-                logger.warning("%s: the transaction of partition %d was fenced (%s); %s", stage, partition, exc,
-                               "handling its batch again" if owns(partition) else "the partition moved")
-                await asyncio.sleep(0.2)
-                continue
-            except Exception as exc:
-                forget(partition)
-                attempt += 1
-                delay = min(0.5 * 2 ** attempt, 10.0)
-                logger.warning("%s: cannot commit the transaction of partition %d (%s: %s); nothing of it is "
-                               "visible, handling its %d records again in %.1fs", stage, partition,
-                               type(exc).__name__, exc, len(events), delay)
-                await asyncio.sleep(delay)
-                continue
+                await handle(message, out)
+            except PoisonRecord as exc:
+                await out.dead_letter(stage, message, exc, exc.prompt_id)
+            except Exception as exc:  # a bug must not stop the stream or lose the record
+                logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition,
+                                 message.offset)
+                await out.dead_letter(stage, message, PoisonRecord("internal_error",
+                                                                   f"{type(exc).__name__}: {exc}"), None)
+        try:
+            await txns.commit(partition, pending, events[-1].message.offset + 1)
+        except Fenced as exc:
+            forget(partition)
+            logger.warning("%s: the transaction of partition %d was fenced (%s); %s", stage, partition, exc,
+                           "handling its batch again" if owns(partition) else "the partition moved")
+            await asyncio.sleep(0.2)
+            continue
+        except Exception as exc:
+            forget(partition)
+            attempt += 1
+            delay = min(0.5 * 2 ** attempt, 10.0)
+            logger.warning("%s: cannot commit the transaction of partition %d (%s: %s); nothing of it is "
+                           "visible, handling its %d records again in %.1fs", stage, partition,
+                           type(exc).__name__, exc, len(events), delay)
+            await asyncio.sleep(delay)
+            continue
         pending.committed()
         per_record = (time.perf_counter() - started) / len(events)
         for _ in events:

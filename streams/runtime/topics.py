@@ -62,6 +62,17 @@ class TopicNames:
         return [self[r] for r in ROLES]
 
 
+def topic_configs(spec: TopicSpec, replication: int) -> dict[str, str]:
+    """A topic's configs at a replication factor: with more than one replica, a write counts
+    (acks=all, which every producer of the project uses) once ``min.insync.replicas`` replicas
+    have it, 2 from a replication factor of 3 (one broker can be down and nothing acknowledged
+    is lost), else 1."""
+    configs = dict(spec.config)
+    if replication > 1:
+        configs.setdefault("min.insync.replicas", str(min(2, replication - 1)))
+    return configs
+
+
 def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int = 1) -> list[str]:
     """Create every topic of the table that does not exist yet; return the ones created."""
     from kafka.admin import NewTopic
@@ -78,7 +89,8 @@ def create_topics(bootstrap: str, prefix: str, partitions: int, replication: int
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(names[t.role], num_partitions=partitions, replication_factor=replication, topic_configs=t.config)
+            NewTopic(names[t.role], num_partitions=partitions, replication_factor=replication,
+                     topic_configs=topic_configs(t, replication))
             for t in TOPICS
             if names[t.role] not in existing
         ]
