@@ -54,3 +54,39 @@ def test_a_worker_whose_broker_died_still_stops_when_told(tmp_path, kafka_settin
         if proc is not None:
             stop_process(proc, timeout_s=5)
         broker.stop(timeout_s=5)
+
+
+def test_a_worker_with_model_requests_in_flight_stops_when_told(names, bootstrap, worker_factory, tmp_path):
+    """The model server takes every request and never answers (a hung server; a dead one is
+    the same to the client until its timeout). SIGTERM with requests in flight: the worker is
+    gone within the bound, and none of those prompts got an outcome (they are redone)."""
+    from tests.fakellm import FakeLLM
+    from tests.integration.test_model_pipeline import LINEAR, write_spec
+
+    from synthstream.agents.spec import load_spec
+    from synthstream.streams.app.producer import make_producer, plan_prompts, publish
+    from synthstream.streams.runtime.serde import registry
+
+    with FakeLLM(latency_s=600) as llm:
+        spec = write_spec(tmp_path, [LINEAR])
+        proc = worker_factory(names, spec, free_port(), ["generation"], SYNTHSTREAM_LLM_BASE_URL=llm.url,
+                              SYNTHSTREAM_WORKER_STOP_TIMEOUT_S="10", SYNTHSTREAM_LLM_MAX_CONCURRENCY="8")
+        assert wait_until(lambda: len(llm.requests) >= 1, 60), proc.log_path.read_text()[-2000:]  # its probe
+        producer = make_producer(bootstrap)
+        try:
+            publish(producer, names.prompts, registry(), plan_prompts(load_spec(spec), 20, "hang",
+                                                                      int(time.time() * 1000)))
+        finally:
+            producer.close()
+        assert wait_until(lambda: len(llm.requests) >= 5, 60), proc.log_path.read_text()[-2000:]
+        import os
+
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)  # the watchdog's 10 s and plenty to spare
+        except subprocess.TimeoutExpired:
+            pytest.fail("the worker did not stop within 30 s of SIGTERM with model requests in flight:\n"
+                        + proc.log_path.read_text()[-3000:])
+        assert time.monotonic() - started < 30
+        assert llm.outcomes["ok"] == 0  # nothing was answered, so nothing was generated or committed
