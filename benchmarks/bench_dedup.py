@@ -14,6 +14,16 @@ One run, one core, same corpus (benchmarks/dedup_corpus.py, seed 7) for every co
 
 The last line is ``dedup: recall R precision P rate N rec/s bytes B/record p99 L ms`` for the
 largest size. Goals: R >= 0.99, P >= 0.995, >= 1,500 rec/s, <= 8 KB/record, p99 < 5 ms.
+
+``--heavy SHARE`` adds heavy-edit copies (1-15 % of the words replaced, inserted or deleted,
+half of them with typos in those words; see dedup_corpus.py) as that share of the stream, and
+then reports synthstream's recall per edit-rate bucket (0-3, 3-6, 6-9, 9-12, 12-15 %), on the
+ordinary copies, and where the false positives come from. Without it the corpus and the
+output are those of earlier runs. ``--ratio``, ``--token-sort`` and ``--max-candidates``
+override the index's thresholds for this run (the defaults in agents/dedup stay as they are):
+
+    .venv/bin/python benchmarks/bench_dedup.py --sizes 200000 --skip-contenders --heavy 0.15 \
+        --lsh 7,48,4 --ratio 85.75 --token-sort 90
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import gc
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dedup_corpus import Corpus  # noqa: E402
+from dedup_corpus import Corpus, Planted  # noqa: E402
 
 from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
 from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
@@ -47,6 +57,7 @@ class Score:
     rate: float
     p99_ms: float
     bytes_per_record: float | None = None
+    dropped: np.ndarray | None = field(default=None, repr=False)  # for the heavy-edit breakdown
 
     def line(self) -> str:
         mem = f"  {self.bytes_per_record:7.0f} B/rec" if self.bytes_per_record is not None else ""
@@ -67,7 +78,42 @@ def score(name: str, dropped: np.ndarray, is_dup: np.ndarray, seconds: float, la
           bytes_per_record: float | None = None) -> Score:
     tp = int((dropped & is_dup).sum())
     return Score(name, len(is_dup), tp / max(1, int(is_dup.sum())), tp / max(1, int(dropped.sum())),
-                 len(is_dup) / seconds, float(np.percentile(lat, 99) * 1000), bytes_per_record)
+                 len(is_dup) / seconds, float(np.percentile(lat, 99) * 1000), bytes_per_record, dropped)
+
+
+BUCKETS = ("0-3 %", "3-6 %", "6-9 %", "9-12 %", "12-15 %")
+
+
+def bucket(p: Planted) -> int:
+    """The edit-rate bucket of a heavy-edit copy, exactly (integer arithmetic; 15 % is the top)."""
+    return min(len(BUCKETS) - 1, 100 * p.edits // (3 * p.words))
+
+
+def heavy_report(dropped: np.ndarray, is_dup: np.ndarray, planted: list[Planted], compact: bool = False) -> str:
+    """Recall per edit-rate bucket of the heavy-edit copies (and on the ordinary copies), and
+    what the false positives were."""
+    planted = planted[:len(dropped)]
+    # only records the truth counts as duplicates (a copy of a copy's group is always one)
+    heavy = [i for i, p in enumerate(planted) if p.kind == "heavy" and is_dup[i]]
+    per = [[i for i in heavy if bucket(planted[i]) == b] for b in range(len(BUCKETS))]
+    rec = [float(dropped[ix].mean()) if ix else float("nan") for ix in per]
+    if compact:
+        return "  heavy " + " ".join(f"{label.replace(' ', '')} {r:.4f}" for label, r in zip(BUCKETS, rec))
+    copies = [i for i, p in enumerate(planted) if p.kind == "copy" and is_dup[i]]
+    typo = [i for i in heavy if planted[i].typos]
+    plain = [i for i in heavy if not planted[i].typos]
+    false = dropped & ~is_dup
+    negatives = [i for i, p in enumerate(planted) if p.kind == "negative"]
+    lines = ["  heavy-edit recall by edit rate: " + "  ".join(
+                 f"{label} {r:.4f} ({len(ix):,})" for label, r, ix in zip(BUCKETS, rec, per)),
+             f"  heavy-edit recall {float(dropped[heavy].mean()) if heavy else float('nan'):.4f} ({len(heavy):,}; "
+             f"with typos {float(dropped[typo].mean()) if typo else float('nan'):.4f}, "
+             f"without {float(dropped[plain].mean()) if plain else float('nan'):.4f}); "
+             f"ordinary copies {float(dropped[copies].mean()) if copies else float('nan'):.4f} ({len(copies):,}); "
+             f"min bucket {np.nanmin(rec) if heavy else float('nan'):.4f}",
+             f"  false positives {int(false.sum()):,}: hard negatives {int(false[negatives].sum()):,} "
+             f"of {len(negatives):,}, others {int(false.sum()) - int(false[negatives].sum()):,}"]
+    return "\n".join(lines)
 
 
 def rss() -> int:
@@ -172,14 +218,15 @@ SHAPES = [(7, 14, 8), (7, 20, 13), (7, 9, 13), (7, 32, 4), (7, 16, 4), (7, 8, 4)
           (5, 16, 4), (9, 16, 4)]
 
 
-def tune(texts: list[str], is_dup: np.ndarray, base: DedupParams) -> None:
+def tune(texts: list[str], is_dup: np.ndarray, base: DedupParams, planted: list[Planted] | None = None) -> None:
     """Recall and speed of LSH shapes; the first two are presets made for web pages."""
     for ngram, bands, rows in SHAPES:
         lsh = LshParams(ngram=ngram, bands=bands, rows=rows)
         params = DedupParams(ratio=base.ratio, token_sort=base.token_sort, max_candidates=base.max_candidates, lsh=lsh)
         result = run_index(f"ngram {ngram}, {bands:>2} x {rows:>2}", texts, is_dup, params, progress=False)
         result.bytes_per_record = None  # resident growth after earlier builds is not sound
-        print(result.line(), flush=True)
+        extra = heavy_report(result.dropped, is_dup, planted, compact=True) if planted else ""
+        print(result.line() + extra, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,23 +237,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tune", action="store_true",
                         help="instead: recall and speed of several LSH shapes (ngram x bands x rows) at the first size")
     parser.add_argument("--lsh", help="ngram,bands,rows instead of the defaults (e.g. 7,16,4)")
+    parser.add_argument("--ratio", type=float, help="fuzz.ratio threshold instead of the default")
+    parser.add_argument("--token-sort", type=float, help="fuzz.token_sort_ratio threshold instead of the default")
+    parser.add_argument("--max-candidates", type=int, help="candidates confirmed per record instead of the default")
+    parser.add_argument("--heavy", type=float, default=0.0, metavar="SHARE",
+                        help="share of heavy-edit copies in the corpus (default 0: the corpus of earlier runs); "
+                             "adds recall per edit-rate bucket")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    params = DedupParams()
+    overrides: dict[str, object] = {}
     if args.lsh:
         ngram, bands, rows = (int(v) for v in args.lsh.split(","))
-        params = DedupParams(lsh=LshParams(ngram=ngram, bands=bands, rows=rows))
+        overrides["lsh"] = LshParams(ngram=ngram, bands=bands, rows=rows)
+    for name in ("ratio", "token_sort", "max_candidates"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    params = DedupParams(**overrides)  # type: ignore[arg-type]
     lsh = params.lsh
     print(f"params: ngram {lsh.ngram}, {lsh.bands} bands x {lsh.rows} rows, ratio >= {params.ratio}, "
           f"token_sort >= {params.token_sort}, max_candidates {params.max_candidates}; "
           f"P(candidate | J=0.5/0.7/0.9) = {lsh.candidate_probability(0.5):.3f}/"
           f"{lsh.candidate_probability(0.7):.3f}/{lsh.candidate_probability(0.9):.3f}")
     t0 = time.perf_counter()
-    corpus = list(Corpus(seed=args.seed).records(sizes[-1]))
+    labelled = list(Corpus(seed=args.seed, heavy_share=args.heavy).labelled(sizes[-1]))
+    corpus = [(t, g) for t, g, _ in labelled]
+    planted = [p for _, _, p in labelled] if args.heavy else None
+    del labelled
     print(f"corpus: {len(corpus):,} records in {time.perf_counter() - t0:.1f} s, "
           f"mean {np.mean([len(t) for t, _ in corpus[:100_000]]):.0f} chars", flush=True)
+    if planted:
+        print(f"heavy-edit copies: share {args.heavy}, {sum(p.kind == 'heavy' for p in planted):,} of "
+              f"{len(planted):,} records", flush=True)
     if args.tune:
-        tune([t for t, _ in corpus[:sizes[0]]], truth([g for _, g in corpus[:sizes[0]]]), params)
+        tune([t for t, _ in corpus[:sizes[0]]], truth([g for _, g in corpus[:sizes[0]]]), params, planted)
         return
     results: list[Score] = []
     # memory first, while nothing has been freed yet: resident growth at the largest size is
@@ -240,6 +303,8 @@ def main(argv: list[str] | None = None) -> None:
         ours = largest if n == sizes[-1] else run_index("synthstream (rensa MinHash)", texts, is_dup, params)
         ours.bytes_per_record = None if n != sizes[-1] else ours.bytes_per_record  # only the first build's is sound
         print(ours.line(), flush=True)
+        if planted:
+            print(heavy_report(ours.dropped, is_dup, planted), flush=True)
         results.append(ours)
     last = results[-1]
     print(f"dedup: recall {last.recall:.4f} precision {last.precision:.4f} rate {last.rate:.0f} rec/s "

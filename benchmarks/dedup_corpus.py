@@ -9,10 +9,19 @@ A stream of short texts (about 150-450 characters, like a math problem or a QA p
   case noise;
 - hard negatives: an earlier original's exact template sequence with every name, object and
   place re-drawn and its numbers kept (the truth says: not a duplicate). They share most of
-  their characters' skeleton with the original, which is what fools a loose threshold.
+  their characters' skeleton with the original, which is what fools a loose threshold;
+- only when ``heavy_share`` > 0 (default 0, so the default corpus stays byte-identical):
+  heavy-edit copies of an earlier original (the truth says: duplicate of that original), in
+  which a fraction r of the words, r uniform in [1 %, 15 %], are each replaced by a word from
+  the vocabularies, have one inserted before them, or are deleted (mixed); half of them also
+  get one character-level typo (swap, drop, double or replace a letter) in every edited word
+  (for a deletion: the word now standing in its place). The number of edits is r x words
+  rounded and clipped to [1, 15 % of the words], so the recorded rate is edits / words.
 
 Each record is ``(text, group)``: copies carry their original's group, everything else a
 group of its own. A dedup keeping the first of each group drops exactly the copies.
+``labelled(n)`` yields ``(text, group, Planted)`` with the kind of each record and, for
+heavy-edit copies, the number of edited words and the original's word count.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 TEMPLATES = [
     "{name} bought {n} {obj} at the {place} on {day}.",
@@ -78,33 +88,65 @@ class Original:
     numbers: list[str]
 
 
+class Planted(NamedTuple):
+    """What a record is: ``kind`` is "original", "copy", "negative" or "heavy"; a heavy-edit
+    copy also has its number of edited words and its original's word count."""
+
+    kind: str
+    edits: int = 0
+    words: int = 0
+    typos: bool = False
+
+    @property
+    def edit_rate(self) -> float | None:
+        return self.edits / self.words if self.kind == "heavy" else None
+
+
+HEAVY_RATE = (0.01, 0.15)  # the fraction of words a heavy-edit copy edits, drawn uniformly
+
+
 class Corpus:
-    """``records(n)`` yields ``(text, group)``; the share of copies and hard negatives is set here."""
+    """``records(n)`` yields ``(text, group)``; the share of copies, hard negatives and (off
+    by default) heavy-edit copies is set here."""
 
     def __init__(self, seed: int = 7, copy_share: float = 0.25, negative_share: float = 0.10,
-                 recent: int = 5_000) -> None:
+                 recent: int = 5_000, heavy_share: float = 0.0) -> None:
+        if min(copy_share, negative_share, heavy_share) < 0 or copy_share + negative_share + heavy_share > 1:
+            raise ValueError("the shares must be >= 0 and add up to at most 1")
         self.rng = random.Random(seed)
         self.copy_share, self.negative_share, self.recent = copy_share, negative_share, recent
+        self.heavy_share = heavy_share
         self.names = [w.capitalize() for w in _vocabulary(self.rng, 20_000, (2, 3))]
         self.objs = _vocabulary(self.rng, 20_000, (1, 3))
         self.places = _vocabulary(self.rng, 5_000, (2, 3))
 
     def records(self, n: int):
+        for text, group, _ in self.labelled(n):
+            yield text, group
+
+    def labelled(self, n: int):
+        """``(text, group, Planted)``; the same stream as ``records`` with what each record is."""
         rng = self.rng
         pool: list[tuple[Original, int]] = []  # recent originals (copies mostly follow soon after)
         for i in range(n):
             roll = rng.random()
             if pool and roll < self.copy_share:
                 original, group = rng.choice(pool[-self.recent:]) if rng.random() < 0.8 else rng.choice(pool)
-                yield self._copy(original), group
+                yield self._copy(original), group, Planted("copy")
                 continue
             if pool and roll < self.copy_share + self.negative_share:
                 original, _ = rng.choice(pool[-self.recent:])
-                yield self._render(self._negative(original)), i
+                yield self._render(self._negative(original)), i, Planted("negative")
+                continue
+            # heavy_share 0 draws nothing more from rng here: the default stream is unchanged
+            if self.heavy_share and pool and roll < self.copy_share + self.negative_share + self.heavy_share:
+                original, group = rng.choice(pool[-self.recent:]) if rng.random() < 0.8 else rng.choice(pool)
+                text, planted = self._heavy(original)
+                yield text, group, planted
                 continue
             original = self._original()
             pool.append((original, i))
-            yield self._render(original), i
+            yield self._render(original), i, Planted("original")
 
     def _original(self) -> Original:
         rng = self.rng
@@ -178,3 +220,49 @@ class Corpus:
             out.append(word.upper() if self.rng.random() < 0.1 else word)
             out.append(self.rng.choice(("  ", " ", " ", "\t", " \n")))
         return "".join(out).strip()
+
+    # --- heavy-edit copies (only drawn when heavy_share > 0) --------------------------------
+    def _heavy(self, o: Original) -> tuple[str, Planted]:
+        """Replace, insert before or delete a fraction r of the words (mixed); with
+        probability 1/2, also one typo in each edited word."""
+        rng = self.rng
+        words = self._render(o).split(" ")
+        count = len(words)
+        rate = rng.uniform(*HEAVY_RATE)
+        edits = min(max(1, round(rate * count)), max(1, int(HEAVY_RATE[1] * count)))
+        typos = rng.random() < 0.5
+        # right to left, so that the positions still to edit do not move
+        for i in sorted(rng.sample(range(len(words)), edits), reverse=True):
+            op = rng.randrange(3)
+            if op == 0:  # replace
+                words[i] = self._typo(self._word()) if typos else self._word()
+            elif op == 1:  # insert before
+                words.insert(i, self._typo(self._word()) if typos else self._word())
+            else:  # delete (the typo goes to the word now in its place, if any)
+                del words[i]
+                if typos and i < len(words):
+                    words[i] = self._typo(words[i])
+        return " ".join(words), Planted("heavy", edits, count, typos)
+
+    def _word(self) -> str:
+        vocabulary = self.rng.choice((self.names, self.objs, self.places))
+        return self.rng.choice(vocabulary)
+
+    def _typo(self, word: str) -> str:
+        """One character-level typo among its letters or digits: swap with the next, drop,
+        double or replace one."""
+        rng = self.rng
+        spots = [j for j, c in enumerate(word) if c.isalnum()]
+        if not spots:
+            return word
+        j = rng.choice(spots)
+        ops = ["drop", "double", "replace"] + (["swap"] if j + 1 < len(word) and word[j + 1].isalnum() else [])
+        op = rng.choice(ops)
+        if op == "swap":
+            return word[:j] + word[j + 1] + word[j] + word[j + 2:]
+        if op == "drop" and len(spots) > 1:
+            return word[:j] + word[j + 1:]
+        if op == "double":
+            return word[:j] + word[j] + word[j:]
+        alphabet = "0123456789" if word[j].isdigit() else "abcdefghijklmnopqrstuvwxyz"
+        return word[:j] + rng.choice([c for c in alphabet if c != word[j].lower()]) + word[j + 1:]
