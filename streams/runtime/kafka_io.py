@@ -219,14 +219,26 @@ class _Heard(logging.Handler):
 
 
 def _explain(bootstrap: str, sec: Security, exc: BaseException, heard: list[str]) -> str:
-    """One line for a failed connection, from the error and what the client logged."""
+    """One line for a failed connection, from the error and what the client logged; for a SASL
+    client whose log does not name the cause, from one login spoken directly (``sasl_check``:
+    a broker that refuses the credentials may hang up before its error answer gets out)."""
     text = " ".join([f"{type(exc).__name__}: {exc}", *heard])
+    refused = (f"the cluster at {bootstrap} refused the credentials ({sec.describe()}): check "
+               "SYNTHSTREAM_KAFKA_SASL_USERNAME, SYNTHSTREAM_KAFKA_SASL_PASSWORD and SYNTHSTREAM_KAFKA_SASL_MECHANISM")
+    unsupported = (f"the cluster at {bootstrap} does not offer SASL mechanism {sec.mechanism}: set "
+                   "SYNTHSTREAM_KAFKA_SASL_MECHANISM to one it does ({offered})")
     if "SaslAuthenticationFailed" in text or "Authentication failed" in text:
-        return (f"the cluster at {bootstrap} refused the credentials ({sec.describe()}): check "
-                "SYNTHSTREAM_KAFKA_SASL_USERNAME, SYNTHSTREAM_KAFKA_SASL_PASSWORD and SYNTHSTREAM_KAFKA_SASL_MECHANISM")
+        return refused
     if "UnsupportedSaslMechanism" in text or "unsupported sasl mechanism" in text.lower():
-        return (f"the cluster at {bootstrap} does not offer SASL mechanism {sec.mechanism}: set "
-                "SYNTHSTREAM_KAFKA_SASL_MECHANISM to one it does (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+        return unsupported.format(offered="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    if sec.sasl and "CERTIFICATE_VERIFY_FAILED" not in text:
+        from synthstream.streams.runtime import sasl_check
+
+        outcome = sasl_check.check(bootstrap, sec)
+        if outcome.verdict == sasl_check.REFUSED:
+            return refused
+        if outcome.verdict == sasl_check.UNSUPPORTED:
+            return unsupported.format(offered=f"it offers {outcome.detail or 'none'}")
     if "CERTIFICATE_VERIFY_FAILED" in text:
         why = "its name is not the host's" if "match" in text or "mismatch" in text.lower() else "unknown issuer"
         return (f"the TLS certificate of the broker at {bootstrap} is not trusted ({why}): set "

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from synthstream.streams.app.kafka_local.launcher import LocalKafka, SaslSslListener
+from synthstream.streams.runtime import sasl_check
 from synthstream.streams.runtime.kafka_io import Security, cluster_problem
 from synthstream.streams.runtime.settings import KafkaSettings
 from tests.integration.conftest import free_port, free_ports
@@ -130,3 +131,16 @@ def test_an_untrusted_certificate_and_a_plaintext_client_are_told_apart(secured)
     assert "not trusted" in untrusted_says and "SYNTHSTREAM_KAFKA_SSL_CAFILE" in untrusted_says, untrusted_says
     plain = cluster_problem(bootstrap, 5.0, Security()) or ""
     assert "expects TLS or SASL" in plain and "SYNTHSTREAM_KAFKA_SECURITY_PROTOCOL" in plain, plain
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
+def test_the_direct_login_of_the_probe_tells_good_credentials_from_bad(secured, mechanism):
+    """What the probe falls back on when the client's log does not say why: one login of its own."""
+    bootstrap, ca = secured
+    login = Security(protocol="SASL_SSL", mechanism=mechanism, username=USER, password=PASSWORD, cafile=str(ca))
+    assert sasl_check.check(bootstrap, login).verdict == sasl_check.ACCEPTED
+    wrong = Security(protocol="SASL_SSL", mechanism=mechanism, username=USER, password="wrong", cafile=str(ca))
+    assert sasl_check.check(bootstrap, wrong).verdict == sasl_check.REFUSED
+    stranger = Security(protocol="SASL_SSL", mechanism=mechanism, username="nobody", password=PASSWORD,
+                        cafile=str(ca))
+    assert sasl_check.check(bootstrap, stranger).verdict == sasl_check.REFUSED
