@@ -215,16 +215,20 @@ async def _deliver_and_ack(stage: str, events: list[Any], pending: Pending, stre
             break
         except Exception as exc:
             attempt += 1
-            delay = min(0.5 * 2 ** attempt, 10.0)
             logger.warning("%s: cannot deliver the outputs of %d records (%s: %s); trying again in %.1fs", stage,
-                           len(events), type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
+                           len(events), type(exc).__name__, exc, _backoff(attempt))
+            await asyncio.sleep(_backoff(attempt))
     pending.committed()
     latency = sinks.metrics.latency.labels(stage)
     per_record = (time.perf_counter() - started) / len(events)
     for ev in events:
         latency.observe(per_record)
         await stream.ack(ev)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): doubling from 1 s, at most 10 s."""
+    return min(0.5 * 2 ** attempt, 10.0)
 
 
 async def _handle_into(stage: str, message: Any, handle: BatchHandler, out: Outbox) -> None:
@@ -287,23 +291,13 @@ async def _commit_partition(stage: str, partition: int, events: list[Any], handl
             await txns.ready(partition)
         except Exception as exc:
             attempt += 1
-            delay = min(0.5 * 2 ** attempt, 10.0)
             logger.warning("%s: cannot start the transactional producer of partition %d (%s: %s); "
-                           "trying again in %.1fs", stage, partition, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
+                           "trying again in %.1fs", stage, partition, type(exc).__name__, exc, _backoff(attempt))
+            await asyncio.sleep(_backoff(attempt))
             continue
         started = time.perf_counter()
         for event in events:
-            message = event.message
-            try:
-                await handle(message, out)
-            except PoisonRecord as exc:
-                await out.dead_letter(stage, message, exc, exc.prompt_id)
-            except Exception as exc:  # a bug must not stop the stream or lose the record
-                logger.exception("%s: internal error on %s[%s]@%s", stage, message.topic, message.partition,
-                                 message.offset)
-                await out.dead_letter(stage, message, PoisonRecord("internal_error",
-                                                                   f"{type(exc).__name__}: {exc}"), None)
+            await _handle_into(stage, event.message, handle, out)
         try:
             await txns.commit(partition, pending, events[-1].message.offset + 1)
         except Fenced as exc:
@@ -315,11 +309,10 @@ async def _commit_partition(stage: str, partition: int, events: list[Any], handl
         except Exception as exc:
             forget(partition)
             attempt += 1
-            delay = min(0.5 * 2 ** attempt, 10.0)
             logger.warning("%s: cannot commit the transaction of partition %d (%s: %s); nothing of it is "
                            "visible, handling its %d records again in %.1fs", stage, partition,
-                           type(exc).__name__, exc, len(events), delay)
-            await asyncio.sleep(delay)
+                           type(exc).__name__, exc, len(events), _backoff(attempt))
+            await asyncio.sleep(_backoff(attempt))
             continue
         pending.committed()
         per_record = (time.perf_counter() - started) / len(events)

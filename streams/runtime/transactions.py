@@ -90,11 +90,10 @@ class PartitionTransactions:
     """The transactional producers of one stage in one worker, one per input partition."""
 
     def __init__(self, bootstrap: str, group_id: str, stage: str, source_topic: str, owns: Callable[[int], bool],
-                 transaction_timeout_s: float = 30.0, security: dict[str, Any] | None = None) -> None:
+                 transaction_timeout_s: float = 30.0) -> None:
         self.bootstrap, self.group_id, self.stage, self.source_topic = bootstrap, group_id, stage, source_topic
         self.owns = owns  # partition -> is it assigned to this worker's consumer now
         self.timeout_ms = int(transaction_timeout_s * 1000)
-        self.security = security  # aiokafka's security options; default: this process's (kafka_io.security)
         self.producers: dict[int, Any] = {}
         self.commits = 0
 
@@ -110,7 +109,7 @@ class PartitionTransactions:
                 bootstrap_servers=self.bootstrap, client_id=client_id(f"{self.stage}-txn-{partition}"),
                 transactional_id=self.transactional_id(partition), transaction_timeout_ms=self.timeout_ms,
                 enable_idempotence=True, acks="all", linger_ms=5, max_batch_size=256 * 1024,
-                max_request_size=8 * 1024 * 1024, **(self.security or security().aiokafka()))
+                max_request_size=8 * 1024 * 1024, **security().aiokafka())
             try:
                 await producer.start()  # InitProducerId: fences the partition's previous producer
             except BaseException:
