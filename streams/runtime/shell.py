@@ -147,8 +147,9 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
     ``max_batch``) are handled into one outbox, its outputs go out together
     (``Sinks.deliver``: one record batch per partition, no await per record), and the events
     are acked to Faust only once the broker has every output, so a crash redoes the batch and
-    never skips a record (Faust commits an offset once every earlier record is acked). A failed
-    delivery is retried with the same outputs.
+    never skips a record. Batches are acked in the order they were taken, whatever order they
+    finish in (``AckOrder``): Faust commits the lowest run of consecutive acked offsets even when
+    earlier ones are not acked yet. A failed delivery is retried with the same outputs.
 
     ``in_flight`` > 1 is for handlers that wait (on a model server, the jail, a judge): up to
     that many records are handled at once, from as many batches (a batch is acked when its
@@ -161,11 +162,17 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
     # batches that come one record at a time must still keep ``in_flight`` records busy
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT if in_flight <= 1 else in_flight)
     records = asyncio.Semaphore(in_flight)
+    order = AckOrder()
     running: set[asyncio.Task] = set()
+    failed: list[BaseException] = []
+    loop_task = asyncio.current_task()
 
-    def finished(task: asyncio.Task) -> None:
+    def done(task: asyncio.Task) -> None:
         running.discard(task)
-        slots.release()
+        order.room.release()
+        if not task.cancelled() and task.exception() is not None and not failed:
+            failed.append(task.exception())  # a bug: the batches after it would never be acked
+            loop_task.cancel()
 
     batch: list[Any] = []
     try:
@@ -181,19 +188,45 @@ async def run_batched_stage(stage: str, stream: Any, handle: BatchHandler, sinks
                 for ev in events:
                     await _handle_into(stage, ev.message, handle, out)
                 await slots.acquire()
-                task = asyncio.ensure_future(_deliver_and_ack(stage, events, pending, stream, sinks, started))
+                await order.room.acquire()
+                task = asyncio.ensure_future(_deliver_and_ack(stage, events, pending, stream, sinks, started,
+                                                              order.turn(), slots))
             else:
                 await slots.acquire()
-                task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, concurrent=records))
+                await order.room.acquire()
+                task = asyncio.ensure_future(_run_batch(stage, events, stream, handle, sinks, records,
+                                                        order.turn(), slots))
             running.add(task)
-            task.add_done_callback(finished)
+            task.add_done_callback(done)
+    except asyncio.CancelledError:
+        if failed:
+            raise failed[0] from None
+        raise
     finally:
         for task in list(running):  # stopping: what is not acked is redone by the next owner
             task.cancel()
 
 
-async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHandler, sinks: Sinks, *,
-                     concurrent: asyncio.Semaphore) -> None:
+class AckOrder:
+    """Batches acked in the order they were taken. Each batch gets a turn: the future of the
+    batch before it (done once that one is acked) and its own. A batch whose turn never comes
+    (the one before was cancelled: the worker is stopping) is never acked, so its offsets are
+    not committed and the next owner redoes it. ``room`` bounds the batches taken and not yet
+    acked (a slow batch holds back the acks after it, not their work)."""
+
+    def __init__(self, waiting: int = 64) -> None:
+        self.room = asyncio.Semaphore(waiting)
+        self._last: asyncio.Future | None = None
+
+    def turn(self) -> tuple[asyncio.Future | None, asyncio.Future]:
+        before, mine = self._last, asyncio.get_running_loop().create_future()
+        self._last = mine
+        return before, mine
+
+
+async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHandler, sinks: Sinks,
+                     concurrent: asyncio.Semaphore, turn: tuple[asyncio.Future | None, asyncio.Future],
+                     slot: asyncio.Semaphore) -> None:
     pending = Pending()
     out = sinks.outbox(pending)
     started = time.perf_counter()
@@ -202,28 +235,42 @@ async def _run_batch(stage: str, events: list[Any], stream: Any, handle: BatchHa
         async with concurrent:
             await _handle_into(stage, message, handle, out)
 
-    await asyncio.gather(*(one(ev.message) for ev in events))
-    await _deliver_and_ack(stage, events, pending, stream, sinks, started)
+    try:
+        await asyncio.gather(*(one(ev.message) for ev in events))
+    except BaseException:
+        slot.release()
+        raise
+    await _deliver_and_ack(stage, events, pending, stream, sinks, started, turn, slot)
 
 
 async def _deliver_and_ack(stage: str, events: list[Any], pending: Pending, stream: Any, sinks: Sinks,
-                           started: float) -> None:
+                           started: float, turn: tuple[asyncio.Future | None, asyncio.Future],
+                           slot: asyncio.Semaphore) -> None:
+    """Deliver a batch's outputs (retrying), free its slot for the next batch, and ack its
+    events when every batch taken before it has been acked."""
+    before, mine = turn
     attempt = 0
-    while True:
-        try:
-            await sinks.deliver(pending)
-            break
-        except Exception as exc:
-            attempt += 1
-            logger.warning("%s: cannot deliver the outputs of %d records (%s: %s); trying again in %.1fs", stage,
-                           len(events), type(exc).__name__, exc, _backoff(attempt))
-            await asyncio.sleep(_backoff(attempt))
+    try:
+        while True:
+            try:
+                await sinks.deliver(pending)
+                break
+            except Exception as exc:
+                attempt += 1
+                logger.warning("%s: cannot deliver the outputs of %d records (%s: %s); trying again in %.1fs",
+                               stage, len(events), type(exc).__name__, exc, _backoff(attempt))
+                await asyncio.sleep(_backoff(attempt))
+    finally:
+        slot.release()
     pending.committed()
     latency = sinks.metrics.latency.labels(stage)
     per_record = (time.perf_counter() - started) / len(events)
+    if before is not None:
+        await asyncio.shield(before)  # cancelling this batch must not cancel the one before it
     for ev in events:
         latency.observe(per_record)
         await stream.ack(ev)
+    mine.set_result(None)
 
 
 def _backoff(attempt: int) -> float:
