@@ -92,10 +92,18 @@ def main() -> None:
                 next_kill = time.monotonic() + args.every
         lost = len(pending)
     finally:
-        producer.close()
-        watcher.close()
+        # every worker is stopped even if a second stop signal interrupts stopping one of them
+        interrupted: BaseException | None = None
+        for close in (producer.close, watcher.close, *(lambda p=p: stop_process(p) for p in procs)):
+            try:
+                close()
+            except BaseException as exc:
+                interrupted = interrupted or exc
         for proc in procs:
-            stop_process(proc)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if interrupted is not None:
+            raise interrupted
     committed = accepted(bootstrap, names["accepted-records"], "read_committed")
     uncommitted = accepted(bootstrap, names["accepted-records"], "read_uncommitted")
     twice = sum(1 for n in collections.Counter(committed).values() if n > 1)
@@ -107,4 +115,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from synthstream.streams.runtime.procs import Stopped, stopping_on_signals
+
+    try:
+        with stopping_on_signals():  # SIGTERM and SIGHUP stop what it started, as Ctrl-C does
+            main()
+    except Stopped as stop:
+        sys.exit(128 + stop.signum)
