@@ -168,10 +168,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from synthstream.streams.runtime.procs import Stopped, stopping_on_signals
+    from synthstream.streams.runtime.procs import main_stopping_on_signals
 
-    try:
-        with stopping_on_signals():  # SIGTERM and SIGHUP stop what it started, as Ctrl-C does
-            main()
-    except Stopped as stop:
-        sys.exit(128 + stop.signum)
+    main_stopping_on_signals(main)  # SIGTERM and SIGHUP stop what it started, as Ctrl-C does

@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +213,13 @@ def stopping_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHU
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+def main_stopping_on_signals(main: Callable[[], Any]) -> None:
+    """Run a script's ``main`` so that SIGTERM and SIGHUP stop what it started as Ctrl-C does
+    (every ``finally`` runs), then exit 128 + the signal's number."""
+    try:
+        with stopping_on_signals():
+            main()
+    except Stopped as stop:
+        raise SystemExit(128 + stop.signum) from None

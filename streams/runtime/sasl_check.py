@@ -137,15 +137,9 @@ def _login(conn: socket.socket, security: Any, deadline: float) -> Outcome:
     if error:
         return Outcome(UNKNOWN, f"SaslHandshake error {error}")
     password = security.password or ""
-    if security.mechanism == "PLAIN":
-        tokens = [f"\0{security.username or ''}\0{password}".encode()]
-        scram = None
-    else:
-        scram = Scram(security.mechanism, security.username or "", password)
-        tokens = [scram.first()]
-    correlation = 2
-    while tokens:
-        token = tokens.pop()
+    scram = None if security.mechanism == "PLAIN" else Scram(security.mechanism, security.username or "", password)
+    token = f"\0{security.username or ''}\0{password}".encode() if scram is None else scram.first()
+    for correlation in (2, 3):  # PLAIN: one message; SCRAM: client-first, then client-final
         try:
             error, message, answer = parse_authenticate(
                 _call(conn, SASL_AUTHENTICATE, 0, correlation, authenticate_body(token), deadline))
@@ -157,9 +151,9 @@ def _login(conn: socket.socket, security: Any, deadline: float) -> Outcome:
             return Outcome(UNKNOWN, "an answer that could not be read")
         if error:
             return Outcome(REFUSED, message)
-        if scram is not None and correlation == 2:
-            tokens.append(scram.final(answer))
-        correlation += 1
+        if scram is None or correlation == 3:
+            break
+        token = scram.final(answer)
     return Outcome(ACCEPTED)
 
 
