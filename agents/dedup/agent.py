@@ -3,7 +3,8 @@
 Consumes: verdicts (Verdict); rejected verdicts are skipped (verification accounted them).
           Verification puts each verdict on the partition of its dedup scope, so this worker
           sees every candidate of the scopes in the partitions it is assigned.
-Produces: accepted-records (AcceptedRecord, key record_id); outcomes (ACCEPTED, DUPLICATE,
+Produces: accepted-records (AcceptedRecord, key record_id), which is also the prompt's ACCEPTED
+          outcome (watchers read it; no separate Outcome is sent); outcomes (DUPLICATE,
           CONTAMINATED: a record copying a benchmark test item, agents/dedup/decontam.py);
           dedup-index (DedupEntry, key record_id, same partition as the verdict): the changelog.
           Exactly once: the outputs of a batch of one verdicts partition, with the offset after
@@ -115,9 +116,10 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             await out.send("dedup-index", admitted.entry["record_id"], "DedupEntry", admitted.entry,
                            partition=message.partition)
             out.count(lambda: m.dedup_index.set(len(index)))
-        if admitted.record is not None:
+        if admitted.record is not None:  # the accepted record is the prompt's ACCEPTED outcome: no message of its own
             await out.send("accepted-records", admitted.record["record_id"], "AcceptedRecord", admitted.record)
-        await out.send("outcomes", gen["prompt_id"], "Outcome", admitted.outcome)
+        else:
+            await out.send("outcomes", gen["prompt_id"], "Outcome", admitted.outcome)
         if isinstance(decision, Duplicate):
             out.count(lambda: m.dedup_hits.labels(decision.kind).inc())
 

@@ -137,7 +137,8 @@ def export_pairs(bootstrap: str, topic: str, serde: SchemaRegistry, out: Path) -
 
 
 def card_context(bootstrap: str, names: Any, serde: SchemaRegistry) -> dict[str, Any]:
-    """What the dataset card says besides the records: each prompt's final outcome per task, and
+    """What the dataset card says besides the records: each prompt's final outcome per task (an
+    accepted record is the ACCEPTED outcome and wins over an outcome of a redone attempt), and
     the latest bias report of each data set (both read from their topics, bounded)."""
     final: dict[str, tuple[str, str]] = {}  # prompt id -> (task, outcome): the last word per prompt
     for msg in read_to_end(bootstrap, names.outcomes, purpose="export-card"):
@@ -146,6 +147,12 @@ def card_context(bootstrap: str, names: Any, serde: SchemaRegistry) -> dict[str,
         except DecodeError:
             continue
         final[o["prompt_id"]] = (o.get("task") or "unknown", o["outcome"])
+    for msg in read_to_end(bootstrap, names["accepted-records"], purpose="export-card"):
+        try:  # an accepted record is its prompt's ACCEPTED outcome (no Outcome message is sent for it)
+            _, r = serde.decode(msg.value, "AcceptedRecord")
+        except DecodeError:
+            continue
+        final[r["prompt_id"]] = (r.get("task") or "unknown", "ACCEPTED")
     outcomes: dict[str, Counter] = {}
     for task, kind in final.values():
         outcomes.setdefault(task, Counter())[kind] += 1

@@ -1,4 +1,9 @@
-"""Watches outcomes and dead-letters so a run can account for every prompt it published."""
+"""Watches outcomes, accepted records and dead-letters so a run can account for every prompt it published.
+
+An accepted record is its prompt's ACCEPTED outcome: the dedup stage sends no separate outcome
+message for it (one Kafka message less per accepted record), so whoever waits for outcomes
+reads accepted-records too. Every other decision (REJECTED, DUPLICATE, CONTAMINATED,
+DEAD_LETTER) is an Outcome on the outcomes topic."""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 class OutcomeWatcher:
-    """kafka-python consumer over outcomes + dead-letters, read from where it was positioned."""
+    """kafka-python consumer over outcomes + accepted-records + dead-letters (read committed),
+    read from where it was positioned."""
 
     def __init__(self, bootstrap: str, names: TopicNames, serde: SchemaRegistry) -> None:
         from kafka import TopicPartition
@@ -22,7 +28,8 @@ class OutcomeWatcher:
         self.serde = serde
         self.names = names
         self.consumer = kafka_io.consumer(bootstrap, "watch")
-        self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["dead-letters"])
+        self.accepted_topic = names["accepted-records"]
+        self.parts = [TopicPartition(t, p) for t in (names.outcomes, self.accepted_topic, names["dead-letters"])
                       for p in self._partitions(t)]
         self.consumer.assign(self.parts)
         self.counts: Counter = Counter()
@@ -73,6 +80,8 @@ class OutcomeWatcher:
                     self.dead_letter_reasons[f"{record['stage']}/{record['reason']}"] += 1
                 elif name == "Outcome":
                     self._outcome(record, pending)
+                elif name == "AcceptedRecord":
+                    self._outcome(accepted_outcome(record), pending)
         return n
 
     def _outcome(self, record: dict, pending: set[str] | None) -> None:
@@ -97,3 +106,9 @@ class OutcomeWatcher:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def accepted_outcome(record: dict) -> dict:
+    """The ACCEPTED outcome an accepted record stands for."""
+    return {"prompt_id": record["prompt_id"], "outcome": "ACCEPTED", "task": record.get("task"),
+            "record_id": record["record_id"], "reason": None}

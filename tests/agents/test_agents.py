@@ -182,7 +182,8 @@ def test_dedup_accepts_once_and_drops_the_copy(deps):
     [record] = sinks.of("accepted-records")
     assert record["prompt_id"] == "t-1" and record["messages"][0]["role"] == "user"
     assert record["lineage"]["accepted_at"] == 1_800_000_000_000
-    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
+    # the accepted record is t-1's ACCEPTED outcome: only the duplicate gets an Outcome message
+    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-2", "DUPLICATE")]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="duplicate_exact") == 1
     assert count(deps, "synthstream_dedup_hits_total", kind="exact") == 1
     [entry] = sinks.of("dedup-index")  # the changelog gets the kept record, on the verdict's partition
@@ -203,10 +204,10 @@ def test_dedup_drops_a_copy_of_a_benchmark_item_as_contaminated(deps):
     planted = code_verdict("t-5", humaneval()[12].text)  # HumanEval/12 as a generated spec
     fresh = code_verdict("t-6", 'def running_max(xs):\n    """Largest value so far at each position."""\n')
     sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", v) for v in (planted, fresh)],
-                      wait_for=lambda s: len(s.of("outcomes")) >= 2)
-    outcomes = {o["prompt_id"]: o for o in sinks.of("outcomes")}
-    assert outcomes["t-5"]["outcome"] == "CONTAMINATED" and "HumanEval HumanEval/12" in outcomes["t-5"]["reason"]
-    assert outcomes["t-6"]["outcome"] == "ACCEPTED"
+                      wait_for=lambda s: len(s.of("outcomes")) + len(s.of("accepted-records")) >= 2)
+    [outcome] = sinks.of("outcomes")
+    assert outcome["prompt_id"] == "t-5" and outcome["outcome"] == "CONTAMINATED"
+    assert "HumanEval HumanEval/12" in outcome["reason"]
     assert [r["prompt_id"] for r in sinks.of("accepted-records")] == ["t-6"]
     assert [e["prompt_id"] for e in sinks.of("dedup-index")] == ["t-6"]  # a contaminated record is not kept
     assert count(deps, "synthstream_contaminated_total", benchmark="HumanEval", task="code.python") == 1
@@ -235,7 +236,7 @@ def test_dedup_republishes_a_redelivered_verdict_with_the_same_id_at_least_once(
     sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
     first, again = sinks.of("accepted-records")
     assert first["record_id"] == again["record_id"]
-    assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED", "ACCEPTED"]
+    assert sinks.of("outcomes") == []  # the records are the outcome
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
 
 
@@ -251,7 +252,7 @@ def test_dedup_sends_nothing_for_a_redelivered_verdict_exactly_once(deps):
     sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
     [record] = sinks.of("accepted-records")
     assert record["prompt_id"] == VERDICT["prompt_id"]
-    assert [o["outcome"] for o in sinks.of("outcomes")] == ["ACCEPTED"]
+    assert sinks.of("outcomes") == []  # the record is the outcome
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 1
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
 
@@ -268,9 +269,9 @@ def test_dedup_redoes_a_batch_whose_transaction_failed_from_a_rebuilt_index(deps
     copy = dict(VERDICT, prompt_id="t-2", generation=dict(GENERATION, prompt_id="t-2"))
     values = [deps.serde.encode("Verdict", v) for v in (VERDICT, copy)]
     sinks = run_agent(dedup_agent.register, deps, values, sinks_class=Failing,
-                      wait_for=lambda s: len(s.of("outcomes")) >= 2)
+                      wait_for=lambda s: len(s.of("outcomes")) + len(s.of("accepted-records")) >= 2)
     assert [r["prompt_id"] for r in sinks.of("accepted-records")] == ["t-1"]
-    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-1", "ACCEPTED"), ("t-2", "DUPLICATE")]
+    assert [(o["prompt_id"], o["outcome"]) for o in sinks.of("outcomes")] == [("t-2", "DUPLICATE")]
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="accepted") == 1
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 0
     assert count(deps, "synthstream_dedup_hits_total", kind="exact") == 1
