@@ -8,7 +8,11 @@ after a fixed latency and never fails. Both sides send REQUESTS completions with
 concurrency: the direct side from one asyncio loop with a semaphore, the pipeline side as
 math.linear prompts (one model request each) published to Kafka and served by a real worker
 running the generation agent; its time runs from the first publish to the last generation on
-the generations topic. Last line: llm_client_ratio: X (pipeline P req/s, direct D req/s)
+the generations topic. Last line: llm_client_ratio: X (pipeline P req/s, direct D req/s), the
+direct loop as a user writes it (``completions.create``, the SDK's default httpx transport). The
+line before it compares with a direct loop on the model client's own HTTP path (the SDK's
+``post``, aiohttp), which shows the pipeline's overhead alone. ``--http httpx`` runs the worker
+on the SDK's default transport (SYNTHSTREAM_LLM_HTTP_CLIENT).
 
 --embedded instead measures the embedded model (llama.cpp, Gemma 3 270M): tokens/s and accepted
 records per minute for every task, through the whole pipeline.
@@ -61,17 +65,26 @@ def bench_spec(tmp: Path) -> Path:
     return path
 
 
-async def direct(url: str, prompts: list[str], concurrency: int) -> float:
-    """The floor: AsyncOpenAI with a semaphore, nothing else."""
+async def direct(url: str, prompts: list[str], concurrency: int, lean: bool = False) -> float:
+    """The floor: AsyncOpenAI with a semaphore, nothing else: as a user would write it
+    (``completions.create`` over the SDK's default httpx transport) or, ``lean``, the way the
+    model client sends (the SDK's generic ``post`` with a plain JSON answer, over its aiohttp
+    transport): the second tells the pipeline's own overhead apart from the HTTP path's."""
     import openai
 
-    client = openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0)
+    extra = {"http_client": openai.DefaultAioHttpClient()} if lean else {}
+    client = openai.AsyncOpenAI(base_url=url, api_key="bench", max_retries=0, **extra)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(text: str, seed: int) -> None:
         async with gate:
-            await client.completions.create(model="fake-model", prompt=text, max_tokens=32, temperature=0.7,
-                                            top_p=0.95, seed=seed, stop=["\nProblem:"])
+            if lean:
+                await client.post("/completions", cast_to=object, body={
+                    "model": "fake-model", "prompt": text, "max_tokens": 32, "temperature": 0.7, "top_p": 0.95,
+                    "seed": seed, "stop": ["\nProblem:"]})
+            else:
+                await client.completions.create(model="fake-model", prompt=text, max_tokens=32, temperature=0.7,
+                                                top_p=0.95, seed=seed, stop=["\nProblem:"])
 
     started = time.perf_counter()
     await asyncio.gather(*(one(t, i) for i, t in enumerate(prompts)))
@@ -81,7 +94,7 @@ async def direct(url: str, prompts: list[str], concurrency: int) -> float:
 
 
 def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, concurrency: int,
-                     workers: int) -> tuple[float, Counter]:
+                     workers: int, http: str = "aiohttp") -> tuple[float, Counter]:
     from kafka import TopicPartition
 
     from synthstream.streams.runtime import kafka_io
@@ -95,7 +108,8 @@ def through_pipeline(bootstrap: str, url: str, spec_path: Path, count: int, conc
     procs = [start_worker(spec_path, worker_settings(bootstrap, {
         "SYNTHSTREAM_TOPIC_PREFIX": names.prefix, "SYNTHSTREAM_WORKER_DATA_DIR": str(tmp / f"w{i}"),
         "SYNTHSTREAM_METRICS_ENABLED": "false", "SYNTHSTREAM_LLM_BASE_URL": url,
-        "SYNTHSTREAM_LLM_MAX_CONCURRENCY": str(share), "SYNTHSTREAM_LLM_INITIAL_CONCURRENCY": str(share)}),
+        "SYNTHSTREAM_LLM_MAX_CONCURRENCY": str(share), "SYNTHSTREAM_LLM_INITIAL_CONCURRENCY": str(share),
+        "SYNTHSTREAM_LLM_HTTP_CLIENT": http}),
         tmp / f"worker-{i}.log", ["generation"]) for i in range(workers)]
     consumer = kafka_io.consumer(bootstrap, "bench-llm")
     parts = [TopicPartition(names.generations, p) for p in range(4)]
@@ -216,6 +230,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=1, help="generation worker processes (they share the "
                                                                 "concurrency)")
+    parser.add_argument("--http", choices=["aiohttp", "httpx"], default="aiohttp",
+                        help="the worker's SYNTHSTREAM_LLM_HTTP_CLIENT")
     parser.add_argument("--embedded", action="store_true")
     parser.add_argument("--per-task", type=int, default=6)
     args = parser.parse_args()
@@ -240,6 +256,10 @@ def main() -> None:
         d_rate = args.requests / d_elapsed
         print(f"direct: {args.requests} requests in {d_elapsed:.2f} s = {d_rate:.0f} req/s "
               f"(concurrency {args.concurrency}, server latency {args.latency_ms:.0f} ms)")
+        l_elapsed = asyncio.run(direct(url, texts, args.concurrency, lean=True))
+        l_rate = args.requests / l_elapsed
+        print(f"direct, the model client's HTTP path (post, aiohttp): {args.requests} requests in {l_elapsed:.2f} s "
+              f"= {l_rate:.0f} req/s")
         if settings.local:
             broker = LocalKafka(settings)
             if broker.status().running:
@@ -247,11 +267,13 @@ def main() -> None:
             else:
                 broker.start()
         p_elapsed, seen = through_pipeline(settings.bootstrap_servers, url, spec_path, args.requests, args.concurrency,
-                                           args.workers)
+                                           args.workers, args.http)
         p_rate = args.requests / p_elapsed
         print(f"pipeline: {args.requests} prompts (one request each) through {args.workers} generation worker(s) in "
-              f"{p_elapsed:.2f} s = {p_rate:.0f} req/s; "
+              f"{p_elapsed:.2f} s = {p_rate:.0f} req/s over {args.http}; "
               f"generations by model {dict(seen)}")
+        print(f"same-path ratio: {p_rate / l_rate:.3f} (pipeline {p_rate:.0f} req/s, direct on the model client's "
+              f"HTTP path {l_rate:.0f} req/s)")
         print(f"llm_client_ratio: {p_rate / d_rate:.3f} (pipeline {p_rate:.0f} req/s, direct {d_rate:.0f} req/s)")
     finally:
         if broker is not None:

@@ -40,7 +40,8 @@ def make_client(llm: LLMSettings, default_model: str, metrics: Metrics | None) -
         floor=llm.min_concurrency, ceiling=llm.max_concurrency,
         initial=min(llm.max_concurrency, max(llm.min_concurrency, llm.initial_concurrency)),
         backoff_base_s=llm.backoff_base_s, backoff_max_s=llm.backoff_max_s,
-        price_input_per_mtok=llm.price_input_per_mtok, price_output_per_mtok=llm.price_output_per_mtok)
+        price_input_per_mtok=llm.price_input_per_mtok, price_output_per_mtok=llm.price_output_per_mtok,
+        http=llm.http_client)
     return ModelClient(config, metrics)
 
 

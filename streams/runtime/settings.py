@@ -168,6 +168,9 @@ class LLMSettings(BaseSettings):
     backoff_max_s: float = Field(30.0, gt=0, description="longest retry delay")
     price_input_per_mtok: float = Field(0.0, ge=0, description="USD per million prompt tokens, for the cost metric")
     price_output_per_mtok: float = Field(0.0, ge=0, description="USD per million completion tokens")
+    http_client: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="the openai SDK's HTTP transport: aiohttp (its DefaultAioHttpClient, about half the "
+        "CPU per request) or httpx (the SDK's default)")
     # the embedded server (used when base_url is unset)
     embedded_port: int = Field(8765, description="port of the embedded model server on 127.0.0.1")
     embedded_model_path: Path | None = Field(None, description="a GGUF file; default: the bundled Gemma 3 270M")

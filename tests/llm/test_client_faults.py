@@ -22,11 +22,23 @@ def llm() -> Iterator[FakeLLM]:
         yield server
 
 
+TRANSPORT = ["aiohttp"]
+
+
+@pytest.fixture(autouse=True, params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs over both of the SDK's HTTP transports (SYNTHSTREAM_LLM_HTTP_CLIENT): they
+    report the same failures differently (aiohttp's dropped connection comes as a timeout)."""
+    TRANSPORT[0] = request.param
+    yield request.param
+    TRANSPORT[0] = "aiohttp"
+
+
 def make_client(llm: FakeLLM, **overrides: object) -> tuple[ModelClient, Metrics]:
     metrics = Metrics(CollectorRegistry(), tasks=(TASK,))
     metrics.register_model("fake-model")
     config = dict(base_url=llm.url, model="fake-model", timeout_s=2.0, max_retries=8, ceiling=16, initial=8,
-                  backoff_base_s=0.01, backoff_max_s=0.2)
+                  backoff_base_s=0.01, backoff_max_s=0.2, http=TRANSPORT[0])
     config.update(overrides)
     return ModelClient(ClientConfig(**config), metrics), metrics  # type: ignore[arg-type]
 

@@ -5,6 +5,13 @@ OpenAI): chat models through ``/v1/chat/completions``, base models through ``/v1
 The SDK's own retries are off; this module owns them so that every attempt adapts the limit
 and is counted. After the last attempt the caller gets a :class:`BackendFailure`, which the
 generation agent turns into a dead letter carrying the backend's error.
+
+Requests go through the SDK's generic ``post`` with the JSON body as the API defines it and the
+answer as plain JSON (``cast_to=object``), over the SDK's aiohttp transport by default: the
+typed ``create`` methods walk every parameter through the SDK's type transform and build
+pydantic models of the answer, which with httpx cost about twice the CPU per request
+(docs/BENCHMARKS.md, "Model client overhead"). The SDK still builds the URL, authenticates and
+raises its own error types, which :func:`classify` reads.
 """
 
 from __future__ import annotations
@@ -103,6 +110,7 @@ class ClientConfig:
     backoff_max_s: float = 20.0
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
+    http: Literal["aiohttp", "httpx"] = "aiohttp"  # the SDK's HTTP transport
 
 
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
@@ -129,10 +137,36 @@ def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = Non
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 16:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return chain
+
+
+def _dropped(chain: list[BaseException]) -> BaseException | None:
+    """The server hung up (not a timeout): the SDK's aiohttp transport reports that as httpx's
+    ConnectTimeout, so the SDK calls it a timeout; the aiohttp error under it says what it was."""
+    import aiohttp
+
+    for link in chain:
+        if isinstance(link, aiohttp.ClientConnectionError) and not isinstance(link, TimeoutError):
+            return link
+    return None
+
+
 def classify(exc: BaseException) -> _Attempt:
     """Which failures shrink the limit, which are retried, which are final."""
-    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
-        return _Attempt("overload", "timeout")
+    if isinstance(exc, (openai.APIConnectionError, asyncio.TimeoutError)):  # APITimeoutError is one too
+        chain = _causes(exc)
+        dropped = _dropped(chain)
+        if dropped is not None:
+            return _Attempt("transient", f"connection: {type(dropped).__name__}: {_short(str(dropped))}")
+        if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)) \
+                or any(isinstance(link, TimeoutError) for link in chain):
+            return _Attempt("overload", "timeout")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         detail = f"HTTP {status}: {_short(exc.message)}"
@@ -172,9 +206,11 @@ class ModelClient:
         gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
         self.limiter = AdaptiveLimiter(policy, on_change=(gauge.set if gauge is not None else None))
         self._schema_as_json_object = False  # the server refused json_schema: send json_object + schema
+        transport = {"http_client": openai.DefaultAioHttpClient(timeout=config.timeout_s)} \
+            if config.http == "aiohttp" else {}
         self._client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key or "not-needed", max_retries=0,
-            timeout=config.timeout_s)
+            timeout=config.timeout_s, **transport)
 
     async def close(self) -> None:
         await self._client.close()
@@ -215,20 +251,21 @@ class ModelClient:
 
     async def _call(self, request: ModelRequest) -> ModelReply:
         s = request.sampling
-        common: dict[str, Any] = {
+        body: dict[str, Any] = {
             "model": self._model(request), "temperature": s.temperature, "top_p": s.top_p,
-            "max_tokens": s.max_tokens, "n": s.n, "timeout": self.config.timeout_s,
+            "max_tokens": s.max_tokens, "n": s.n,
         }
         if s.seed is not None:
-            common["seed"] = s.seed
+            body["seed"] = s.seed
         if s.stop:
-            common["stop"] = list(s.stop)
+            body["stop"] = list(s.stop)
         if request.api == "chat":
+            body["messages"] = list(request.messages)
             fmt = request.response_format
             if fmt is not None:
-                common["response_format"] = self._format(fmt)
+                body["response_format"] = self._format(fmt)
             try:
-                resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
+                resp = await self._post("/chat/completions", body)
             except openai.APIError as exc:
                 if fmt is None or fmt.get("type") != "json_schema" or self._schema_as_json_object \
                         or not refuses_json_schema(exc):
@@ -237,18 +274,20 @@ class ModelClient:
                 logger.warning("the model server at %s does not take response_format json_schema; sending the "
                                "schema as {type: json_object, schema} (llama-cpp-python's form) from now on",
                                self.config.base_url)
-                common["response_format"] = self._format(fmt)
-                resp = await self._client.chat.completions.create(messages=list(request.messages), **common)
+                body["response_format"] = self._format(fmt)
+                resp = await self._post("/chat/completions", body)
             choices = _choices(resp)
-            texts = [(c.message.content or "") if c.message is not None else "" for c in choices]
+            texts = [_text(c.get("message"), "content") for c in choices]
         else:
-            resp = await self._client.completions.create(prompt=request.prompt, **common)
+            body["prompt"] = request.prompt
+            resp = await self._post("/completions", body)
             choices = _choices(resp)
-            texts = [c.text or "" for c in choices]
+            texts = [_text(c, "text") for c in choices]
         usage = Usage(requests=1)
-        raw = getattr(resp, "usage", None)
-        prompt_tokens = _valid_count(getattr(raw, "prompt_tokens", None))
-        completion_tokens = _valid_count(getattr(raw, "completion_tokens", None))
+        raw = resp.get("usage")
+        raw = raw if isinstance(raw, dict) else {}
+        prompt_tokens = _valid_count(raw.get("prompt_tokens"))
+        completion_tokens = _valid_count(raw.get("completion_tokens"))
         if prompt_tokens is None or completion_tokens is None:
             if self.metrics is not None:
                 self.metrics.llm_usage_invalid.labels(self._model(request)).inc()
@@ -257,8 +296,15 @@ class ModelClient:
             usage.prompt_tokens, usage.completion_tokens = prompt_tokens, completion_tokens
         usage.cost_usd = (usage.prompt_tokens * self.config.price_input_per_mtok
                           + usage.completion_tokens * self.config.price_output_per_mtok) / 1_000_000
-        return ModelReply(texts=texts, finish_reasons=[str(c.finish_reason or "") for c in choices],
-                          model=str(getattr(resp, "model", None) or self._model(request)), usage=usage)
+        return ModelReply(texts=texts, finish_reasons=[str(c.get("finish_reason") or "") for c in choices],
+                          model=str(resp.get("model") or self._model(request)), usage=usage)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer to one request as plain JSON; the SDK raises its errors for HTTP failures."""
+        resp = await self._client.post(path, cast_to=object, body=body)
+        if not isinstance(resp, dict):
+            raise ValueError(f"response is not a JSON object: {_short(repr(resp), 200)}")
+        return resp
 
     def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
         """``response_format`` as this server takes it: OpenAI's and vLLM's json_schema, or, for a
@@ -304,8 +350,16 @@ def refuses_json_schema(exc: BaseException) -> bool:
     return "json_object" in text or ("response_format" in text and "json_schema" in text)
 
 
-def _choices(resp: Any) -> list[Any]:
-    choices = getattr(resp, "choices", None)
-    if not isinstance(choices, list) or not choices:
+def _choices(resp: dict[str, Any]) -> list[dict[str, Any]]:
+    choices = resp.get("choices")
+    if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
         raise ValueError(f"response has no choices: {_short(repr(resp), 200)}")
     return choices
+
+
+def _text(part: Any, key: str) -> str:
+    """A choice's text (``text``, or its message's ``content``); "" when the server sent none."""
+    value = part.get(key) if isinstance(part, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"a choice's {key} is not a string: {_short(repr(value), 200)}")
+    return value or ""
