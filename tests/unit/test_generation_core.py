@@ -79,3 +79,27 @@ def test_unknown_task_and_difficulty_are_poison():
     with pytest.raises(PoisonRecord) as exc:
         core.generate(prompt(1, error_rate="lots"))
     assert "error_rate" in exc.value.detail
+
+
+@pytest.mark.parametrize("difficulty", core.DIFFICULTIES)
+def test_a_story_framing_is_used_only_where_its_answer_makes_sense(difficulty):
+    """A count of monthly deposits is a whole number of at least one and a time is not negative;
+    other solutions get the domain's neutral framing (a trainer read x = -61/12 deposits)."""
+    told = {"finance": 0, "physics": 0}
+    for seed in range(400):
+        for domain in told:
+            gen = core.generate(prompt(seed, difficulty, domain))
+            x = Fraction(gen["reference_answer"])
+            if "monthly deposits" in gen["problem"]:
+                told[domain] += 1
+                assert x.denominator == 1 and x >= 1, gen["problem"]
+            elif "time in seconds" in gen["problem"]:
+                told[domain] += 1
+                assert x >= 0, gen["problem"]
+            else:
+                assert f"In a {domain} setting the unknown x satisfies" in gen["problem"]
+                assert not core.FITS[domain](x)
+    if difficulty == "integer":  # every integer-level solution is a positive whole number: all get their story
+        assert told == {"finance": 400, "physics": 400}
+    else:
+        assert 0 < told["physics"] < 400

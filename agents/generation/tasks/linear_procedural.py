@@ -21,6 +21,13 @@ FRAMINGS = {
     "physics": "A uniform motion satisfies {eq}, where x is the time in seconds. Find x.",
 }
 DEFAULT_FRAMING = "In a {domain} setting the unknown x satisfies {eq}. Find x."
+# what x must be for a framing's story to make sense: a number of deposits is a whole number of
+# at least one, a time is not negative. An equation whose solution does not fit gets the neutral
+# DEFAULT_FRAMING of its domain instead (a trainer must not learn that -61/12 deposits is an answer)
+FITS = {
+    "finance": lambda x: x.denominator == 1 and x >= 1,
+    "physics": lambda x: x >= 0,
+}
 SLIPS = ("sign_slip", "arithmetic_slip", "bad_step")
 
 
@@ -92,6 +99,14 @@ def _inject_slip(rng: random.Random, eq: Equation, steps: list[tuple[str, str]])
     return steps, answer
 
 
+def framing_for(domain: str, eq: Equation) -> str:
+    """The domain's story when the equation's solution fits it, else the neutral framing."""
+    fits = FITS.get(domain)
+    if domain in FRAMINGS and (fits is None or fits(eq.solution)):
+        return FRAMINGS[domain]
+    return DEFAULT_FRAMING
+
+
 def generate(prompt: dict[str, Any]) -> dict[str, Any]:
     """Build the Generation fields for a math.linear Prompt (lineage is added by the agent)."""
     if prompt["task"] != "math.linear":
@@ -109,7 +124,7 @@ def generate(prompt: dict[str, Any]) -> dict[str, Any]:
     answer = eq.solution
     if rng.random() < error_rate:
         steps, answer = _inject_slip(rng, eq, steps)
-    framing = FRAMINGS.get(domain, DEFAULT_FRAMING).format(eq=eq.text(), domain=domain)
+    framing = framing_for(domain, eq).format(eq=eq.text(), domain=domain)
     problem = f"{prompt['instruction'].strip()}\n\n{framing}"
     lines = [f"Step {i}: {why}: {stmt}" for i, (why, stmt) in enumerate(steps, 1)]
     response = "\n".join(lines + [f"Answer: x = {fmt(answer)}"])
