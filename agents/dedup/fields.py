@@ -10,7 +10,10 @@ compared within the scope (the third tier, semantic.py): on for dialogues, QA pa
 outputs, off for code (which a sentence model does not read) and math (whose scope already holds
 the substance, and whose problems the embeddings cannot tell apart).
 
-Field paths name a generation's parts: ``problem``, ``response``, ``answer``, ``equation``,
+Field paths name a generation's parts: ``problem``, ``statement`` (the problem without the
+prompt's instruction in front of it: what follows its first blank line; math tasks dedup on it,
+so that the same problem asked with another of the spec's instructions is still a copy),
+``response``, ``answer``, ``equation``,
 ``messages`` (the whole conversation), ``task``, ``code.prompt``, ``code.completion``,
 ``code.entry_point``, ``grounding.question``, ``grounding.answer``, ``grounding.doc_id``,
 ``grounding.chunk``, and ``dimensions.<name>``.
@@ -25,7 +28,7 @@ import xxhash
 
 from synthstream.agents.dedup.normalize import normalize
 
-FIELDS = ("problem", "response", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
+FIELDS = ("problem", "statement", "response", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
           "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")
 
 
@@ -51,6 +54,9 @@ def value(gen: dict[str, Any], path: str) -> str:
     """One field of a generation as text ('' when the generation lacks it)."""
     if path == "messages":
         return "\n".join(m["content"] for m in gen.get("messages") or [])
+    if path == "statement":  # "<instruction>\n\n<statement>", as the generators write a problem
+        problem = gen.get("problem") or ""
+        return problem.split("\n\n", 1)[1] if "\n\n" in problem else problem
     node: Any = gen
     for part in path.split("."):
         node = node.get(part) if isinstance(node, dict) else None

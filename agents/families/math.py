@@ -73,7 +73,9 @@ FAMILY = TaskFamily(
     # is off by default: embeddings cannot tell math problems apart (bench_semdedup.py: precision
     # 0.33-0.55 on math pairs) and embedding every record would cap the procedural pipeline at the
     # model's rate; a spec turns it on per task (tasks[].dedup.semantic: true)
-    dedup=DedupFields(("problem",), ("task", "equation", "answer")),
+    # compared on the statement, not the instruction the producer drew for it: "What is 100% of 50?"
+    # asked with two of the spec's instructions was accepted twice, the same problem and solution
+    dedup=DedupFields(("statement",), ("task", "equation", "answer")),
     decontaminate=("problem",),  # the problem must not be a benchmark's (GSM8K, MATH: add them in the spec)
     # the answer is checked exactly; a judge (when the spec weighs one) grades the explanation
     rubric=Rubric((

@@ -165,3 +165,26 @@ def test_bad_params_poison_the_prompt_with_the_field() -> None:
     p = prompt("math.linear", "basic", 1, MODEL, samples="0")
     with pytest.raises(PoisonRecord, match="params.samples"):
         asyncio.run(TASKS["math.linear"].generate(p, PromptModel(ScriptedModel([]).complete, p)))
+
+
+@pytest.mark.parametrize("task", MATH, ids=lambda t: t.name)
+def test_the_same_problem_asked_with_another_instruction_is_a_duplicate(task: MathTask) -> None:
+    """Dedup compares a math problem's statement, not the instruction the producer drew for it
+    ("What is 100% of 50?" was accepted twice, once per instruction); another problem of the
+    same scope is still kept."""
+    from synthstream.agents.dedup.core import DedupIndex, Duplicate, Unique
+    from synthstream.agents.dedup.fields import dedup_route
+    from synthstream.agents.families import default_fields
+
+    difficulty = task.family.difficulties[0]
+    index, decisions = DedupIndex(), []
+    for seed, instruction in ((7, "Solve it."), (7, "Work through the problem carefully and state the exact answer."),
+                              (8, "Solve it.")):
+        p = dict(prompt(task.name, difficulty, seed), prompt_id=f"p{len(decisions)}", instruction=instruction)
+        gen = dict(asyncio.run(task.generate(p, None)).fields(), task=task.name, lineage={"dataset": "d"})
+        assert gen["problem"].startswith(instruction)
+        route = dedup_route(gen, default_fields(task.name), 4)
+        assert instruction not in route.text
+        decisions.append(index.check(p["prompt_id"], route.text, route.scope)[0])
+    assert isinstance(decisions[0], Unique) and isinstance(decisions[2], Unique)
+    assert isinstance(decisions[1], Duplicate) and decisions[1].kind == "exact"
