@@ -8,9 +8,14 @@ task's exact-match fields; records of different scopes never match) on its *text
 2. an xxh3-128 of scope and normalised text is the record id: an equal id is an exact copy
    (or, from the same prompt, an at-least-once redelivery to republish with the same id);
 3. a MinHash signature over character n-grams gives one key per LSH band; records sharing
-   a key are candidates, the ones sharing most keys first (at most ``max_candidates``);
+   a key are candidates, the ones sharing most keys first (at most ``max_candidates``; a key
+   shared by more than ``bucket_limit`` kept records is skipped);
 4. a candidate is a near duplicate when rapidfuzz's ``fuzz.ratio`` reaches ``ratio``, or
-   ``fuzz.token_sort_ratio`` reaches ``token_sort`` (reordered words and sentences);
+   ``fuzz.token_sort_ratio`` reaches ``token_sort`` (reordered words and sentences); when no
+   candidate does, one of the ``grey_candidates`` sharing most bands whose ``fuzz.ratio`` is
+   in the grey band ``[ratio - grey, ratio)`` is one when its length-weighted word similarity
+   (confirm.py) reaches ``words`` (heavily edited copies, which a hard negative with every
+   name changed matches on characters but not on words), if both have ``min_words`` words;
 5. when the caller passes the text's embedding (tasks whose dedup is ``semantic``), a kept
    record of the scope whose embedding's cosine reaches the semantic threshold is a paraphrase
    (semantic.py); a record kept with an embedding is marked ``embedded``, so a replay knows to
@@ -29,6 +34,7 @@ import numpy as np
 import xxhash
 from rapidfuzz import fuzz
 
+from synthstream.agents.dedup.confirm import word_similarity
 from synthstream.agents.dedup.decontam import Decontaminator, Hit
 from synthstream.agents.dedup.fields import Route, value
 from synthstream.agents.dedup.minhash import LshParams, MinHasher
@@ -44,19 +50,42 @@ class DedupParams:
 
     ratio: float = 90.0
     token_sort: float = 90.0
+    # the grey band: a candidate with ratio - grey <= fuzz.ratio < ratio is a duplicate when its
+    # word similarity (confirm.py) reaches ``words``; grey 0 turns the word rule off. A call's
+    # own ratio moves the band with it and scales ``words`` towards 100 (see ``word_rule``)
+    words: float = 65.0
+    grey: float = 10.0
+    grey_candidates: int = 4  # how many candidates (most shared bands first) the word rule looks at
+    # texts shorter than this (either one) are left to the character rules: in 20 words, 15 % is
+    # three, and a real look-alike changes as many ("boiling point" / "freezing point" of water)
+    min_words: int = 25
     max_candidates: int = 32
+    # a band key shared by more kept records than this says nothing about a pair (frames that
+    # many texts share, as a stop word does) and is skipped when counting candidates; 0: none is
+    bucket_limit: int = 256
     lsh: LshParams = field(default_factory=LshParams)
     capacity: int = 0  # 0 = keep everything
     semantic: SemanticParams = field(default_factory=SemanticParams)
 
     def __post_init__(self) -> None:
-        for name in ("ratio", "token_sort"):
+        for name in ("ratio", "token_sort", "words"):
             if not 0 < getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be in (0, 100], got {getattr(self, name)}")
-        if self.max_candidates < 1:
-            raise ValueError("max_candidates must be >= 1")
-        if self.capacity < 0:
-            raise ValueError("capacity must be >= 0 (0 = unbounded)")
+        if not 0 <= self.grey < 100:
+            raise ValueError(f"grey must be in [0, 100), got {self.grey}")
+        if self.max_candidates < 1 or self.grey_candidates < 1 or self.min_words < 1:
+            raise ValueError("max_candidates, grey_candidates and min_words must be >= 1")
+        if self.capacity < 0 or self.bucket_limit < 0:
+            raise ValueError("capacity and bucket_limit must be >= 0 (0 = unbounded)")
+
+    def word_rule(self, ratio: float) -> tuple[float, float] | None:
+        """(lowest fuzz.ratio of the grey band, word similarity needed) for a call whose ratio
+        threshold is ``ratio``: the band keeps its width under it, and the word threshold moves
+        from ``words`` (at the index's own ratio) linearly to 100 (at a ratio of 100), so a
+        stricter call is stricter on words too. None: no word rule."""
+        if not self.grey or self.ratio >= 100 or ratio >= 100:
+            return None
+        return ratio - self.grey, 100.0 - (100.0 - self.words) * (100.0 - ratio) / (100.0 - self.ratio)
 
 
 @dataclass(frozen=True)
@@ -200,16 +229,16 @@ class DedupIndex:
 
     def _candidates(self, keys: list[int]) -> list[int]:
         hits: Counter[int] = Counter()
+        limit = self.params.bucket_limit or len(self._entries)
         for key in keys:
             slot = self._buckets.get(key)
             if slot is None:
                 continue
             if isinstance(slot, int):
                 hits[slot] += 1
-            else:
+            elif len(slot) <= limit:
                 hits.update(slot)
-        if len(hits) <= self.params.max_candidates:
-            return list(hits)
+        # most shared bands first (ties: in the order first hit), at most max_candidates
         return [ordinal for ordinal, _ in hits.most_common(self.params.max_candidates)]
 
     def _confirm(self, norm: str, candidates: list[int], thresholds: tuple[float, float]) -> tuple[str, float] | None:
@@ -222,6 +251,19 @@ class DedupIndex:
                 score = fuzz.token_sort_ratio(norm, other.norm, score_cutoff=token_sort)
             if score and (best is None or score > best[1]):
                 best = (other.record_id, score)
+        rule = self.params.word_rule(ratio)
+        least = self.params.min_words - 1  # spaces in a normalised text of min_words words
+        if best is not None or rule is None or norm.count(" ") < least:
+            return best
+        # none is close on characters: the candidates sharing most bands, if in the grey band,
+        # on weighted words
+        floor, words = rule
+        for ordinal in candidates[:self.params.grey_candidates]:
+            other = self._entries[ordinal][0]
+            if other.norm.count(" ") >= least and fuzz.ratio(norm, other.norm, score_cutoff=floor):
+                score = word_similarity(norm, other.norm)
+                if score >= words and (best is None or score > best[1]):
+                    best = (other.record_id, score)
         return best
 
     def _insert(self, entry: IndexEntry, keys: list[int], vector: np.ndarray | None = None) -> None:

@@ -41,7 +41,7 @@ class LshParams:
     becomes a candidate with probability ``1 - (1 - s**rows)**bands``."""
 
     ngram: int = 7
-    bands: int = 16
+    bands: int = 48
     rows: int = 4
     seed: int = 1
 

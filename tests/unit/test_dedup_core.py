@@ -127,7 +127,7 @@ def test_signatures_estimate_jaccard_and_are_deterministic(hasher):
 def test_band_keys_differ_by_scope():
     h = MinHasher()
     sig = h.signature(normalize(TEXT))
-    assert len(h.band_keys(sig, 1)) == 16 and set(h.band_keys(sig, 1)).isdisjoint(h.band_keys(sig, 2))
+    assert len(h.band_keys(sig, 1)) == h.params.bands and set(h.band_keys(sig, 1)).isdisjoint(h.band_keys(sig, 2))
 
 
 GEN = {"task": "math.linear", "problem": "Solve for x: 2*x + 1 = 5", "equation": "2*x + 1 = 5", "answer": "2",
