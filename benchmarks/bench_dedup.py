@@ -19,11 +19,19 @@ largest size. Goals: R >= 0.99, P >= 0.995, >= 1,500 rec/s, <= 8 KB/record, p99 
 half of them with typos in those words; see dedup_corpus.py) as that share of the stream, and
 then reports synthstream's recall per edit-rate bucket (0-3, 3-6, 6-9, 9-12, 12-15 %), on the
 ordinary copies, and where the false positives come from. Without it the corpus and the
-output are those of earlier runs. ``--ratio``, ``--token-sort`` and ``--max-candidates``
-override the index's thresholds for this run (the defaults in agents/dedup stay as they are):
+output are those of earlier runs. ``--ratio``, ``--token-sort``, ``--words``, ``--grey`` and
+``--bucket-limit``, ``--max-candidates`` override the index's parameters for this run (the
+defaults in agents/dedup stay as they are); ``--grey 0 --lsh 7,16,4 --bucket-limit 0`` is the
+index of before issue 14 part 5:
 
-    .venv/bin/python benchmarks/bench_dedup.py --sizes 200000 --skip-contenders --heavy 0.15 \
-        --lsh 7,48,4 --ratio 85.75 --token-sort 90
+    .venv/bin/python benchmarks/bench_dedup.py --sizes 200000 --skip-contenders --heavy 0.15 --grey 0 --lsh 7,16,4 --bucket-limit 0
+
+``--corpus heldout`` runs the same on the held-out natural-English corpus instead
+(benchmarks/dedup_heldout.py: docstring and /usr/share/doc paragraphs with heavy-edit copies
+and hard negatives; about 8,600 paragraphs for originals, so at most about 15,000 records).
+It is never used to tune anything:
+
+    .venv/bin/python benchmarks/bench_dedup.py --corpus heldout --sizes 15000 --skip-contenders
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ import gc
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import Corpus, Planted  # noqa: E402
+from dedup_heldout import HeldoutCorpus  # noqa: E402
 
 from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
 from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
@@ -103,7 +112,10 @@ def heavy_report(dropped: np.ndarray, is_dup: np.ndarray, planted: list[Planted]
     typo = [i for i in heavy if planted[i].typos]
     plain = [i for i in heavy if not planted[i].typos]
     false = dropped & ~is_dup
-    negatives = [i for i, p in enumerate(planted) if p.kind == "negative"]
+    negatives = [i for i, p in enumerate(planted) if p.kind not in ("original", "copy", "heavy")]
+    kinds = sorted({planted[i].kind for i in negatives})
+    by_kind = ", ".join(f"{k} {int(false[[i for i in negatives if planted[i].kind == k]].sum()):,} of "
+                        f"{sum(planted[i].kind == k for i in negatives):,}" for k in kinds)
     lines = ["  heavy-edit recall by edit rate: " + "  ".join(
                  f"{label} {r:.4f} ({len(ix):,})" for label, r, ix in zip(BUCKETS, rec, per)),
              f"  heavy-edit recall {float(dropped[heavy].mean()) if heavy else float('nan'):.4f} ({len(heavy):,}; "
@@ -112,7 +124,7 @@ def heavy_report(dropped: np.ndarray, is_dup: np.ndarray, planted: list[Planted]
              f"ordinary copies {float(dropped[copies].mean()) if copies else float('nan'):.4f} ({len(copies):,}); "
              f"min bucket {np.nanmin(rec) if heavy else float('nan'):.4f}",
              f"  false positives {int(false.sum()):,}: hard negatives {int(false[negatives].sum()):,} "
-             f"of {len(negatives):,}, others {int(false.sum()) - int(false[negatives].sum()):,}"]
+             f"of {len(negatives):,} ({by_kind}), others {int(false.sum()) - int(false[negatives].sum()):,}"]
     return "\n".join(lines)
 
 
@@ -222,7 +234,7 @@ def tune(texts: list[str], is_dup: np.ndarray, base: DedupParams, planted: list[
     """Recall and speed of LSH shapes; the first two are presets made for web pages."""
     for ngram, bands, rows in SHAPES:
         lsh = LshParams(ngram=ngram, bands=bands, rows=rows)
-        params = DedupParams(ratio=base.ratio, token_sort=base.token_sort, max_candidates=base.max_candidates, lsh=lsh)
+        params = replace(base, lsh=lsh)
         result = run_index(f"ngram {ngram}, {bands:>2} x {rows:>2}", texts, is_dup, params, progress=False)
         result.bytes_per_record = None  # resident growth after earlier builds is not sound
         extra = heavy_report(result.dropped, is_dup, planted, compact=True) if planted else ""
@@ -239,6 +251,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lsh", help="ngram,bands,rows instead of the defaults (e.g. 7,16,4)")
     parser.add_argument("--ratio", type=float, help="fuzz.ratio threshold instead of the default")
     parser.add_argument("--token-sort", type=float, help="fuzz.token_sort_ratio threshold instead of the default")
+    parser.add_argument("--words", type=float, help="word-similarity threshold of the grey band instead of the default")
+    parser.add_argument("--grey", type=float, help="width of the grey band under --ratio instead of the default (0: off)")
+    parser.add_argument("--bucket-limit", type=int, help="skip band keys shared by more kept records (0: none)")
+    parser.add_argument("--corpus", choices=("template", "heldout"), default="template",
+                        help="template: dedup_corpus.py (tuning); heldout: dedup_heldout.py (natural English, check only)")
     parser.add_argument("--max-candidates", type=int, help="candidates confirmed per record instead of the default")
     parser.add_argument("--heavy", type=float, default=0.0, metavar="SHARE",
                         help="share of heavy-edit copies in the corpus (default 0: the corpus of earlier runs); "
@@ -249,24 +266,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.lsh:
         ngram, bands, rows = (int(v) for v in args.lsh.split(","))
         overrides["lsh"] = LshParams(ngram=ngram, bands=bands, rows=rows)
-    for name in ("ratio", "token_sort", "max_candidates"):
+    for name in ("ratio", "token_sort", "words", "grey", "bucket_limit", "max_candidates"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     params = DedupParams(**overrides)  # type: ignore[arg-type]
     lsh = params.lsh
     print(f"params: ngram {lsh.ngram}, {lsh.bands} bands x {lsh.rows} rows, ratio >= {params.ratio}, "
-          f"token_sort >= {params.token_sort}, max_candidates {params.max_candidates}; "
+          f"token_sort >= {params.token_sort}, grey band {params.ratio - params.grey}-{params.ratio} with words >= "
+          f"{params.words}{' (off)' if not params.grey else ''}, bucket limit {params.bucket_limit}, "
+          f"max_candidates {params.max_candidates}; "
           f"P(candidate | J=0.5/0.7/0.9) = {lsh.candidate_probability(0.5):.3f}/"
           f"{lsh.candidate_probability(0.7):.3f}/{lsh.candidate_probability(0.9):.3f}")
     t0 = time.perf_counter()
-    labelled = list(Corpus(seed=args.seed, heavy_share=args.heavy).labelled(sizes[-1]))
+    if args.corpus == "heldout":
+        labelled = list(HeldoutCorpus(seed=args.seed).labelled(sizes[-1]))
+    else:
+        labelled = list(Corpus(seed=args.seed, heavy_share=args.heavy).labelled(sizes[-1]))
     corpus = [(t, g) for t, g, _ in labelled]
-    planted = [p for _, _, p in labelled] if args.heavy else None
+    planted = [p for _, _, p in labelled] if args.heavy or args.corpus == "heldout" else None
     del labelled
     print(f"corpus: {len(corpus):,} records in {time.perf_counter() - t0:.1f} s, "
           f"mean {np.mean([len(t) for t, _ in corpus[:100_000]]):.0f} chars", flush=True)
     if planted:
-        print(f"heavy-edit copies: share {args.heavy}, {sum(p.kind == 'heavy' for p in planted):,} of "
+        print(f"heavy-edit copies: {sum(p.kind == 'heavy' for p in planted):,} of "
               f"{len(planted):,} records", flush=True)
     if args.tune:
         tune([t for t, _ in corpus[:sizes[0]]], truth([g for _, g in corpus[:sizes[0]]]), params, planted)
