@@ -13,7 +13,8 @@ the substance, and whose problems the embeddings cannot tell apart).
 Field paths name a generation's parts: ``problem``, ``statement`` (the problem without the
 prompt's instruction in front of it: what follows its first blank line; math tasks dedup on it,
 so that the same problem asked with another of the spec's instructions is still a copy),
-``response``, ``answer``, ``equation``,
+``response``, ``answer``, ``reference_answer`` (the expected answer a task was given, e.g. a
+template task's reference field), ``equation``,
 ``messages`` (the whole conversation), ``task``, ``code.prompt``, ``code.completion``,
 ``code.entry_point``, ``grounding.question``, ``grounding.answer``, ``grounding.doc_id``,
 ``grounding.chunk``, and ``dimensions.<name>``.
@@ -28,7 +29,7 @@ import xxhash
 
 from synthstream.agents.dedup.normalize import normalize
 
-FIELDS = ("problem", "statement", "response", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
+FIELDS = ("problem", "statement", "response", "reference_answer", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
           "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")
 
 

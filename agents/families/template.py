@@ -138,7 +138,9 @@ FAMILY = TaskFamily(
     verify=verify,
     verifier=VERIFIER,
     gate_weights={"task": 1.0, "relevance": 0.05},
-    dedup=DedupFields(("problem", "response"), ("task",), semantic=True),
+    # rows whose expected answers differ are different items however alike their wording ("the capital
+    # of Peru? Lima" against "... of Spain? Madrid": fuzz.ratio 92); without a reference, one scope
+    dedup=DedupFields(("problem", "response"), ("task", "reference_answer"), semantic=True),
     sandbox=SandboxNeeds(limit_params={}),
     judge_samples=judge_samples,
     sample_text=sample_text,

@@ -170,3 +170,26 @@ def test_several_samples_are_each_checked_and_make_preference_pairs(sandbox):
     assert preference_pairs(dict(gen, checks=json.dumps({"output": "json", "checks": []}))) == []  # nothing to tell apart
     none, _, _ = write(spec, ["x", "y", "z", "w", "v", "u"])
     assert none.parse_error.endswith("(after 2 replies; no sample of 3 was valid)") and none.sample_answers == ["", "", ""]
+
+
+def test_rows_with_other_reference_answers_are_never_each_others_copies():
+    """'What is the capital of Peru? ... Lima' and '... of Spain? ... Madrid' differ in two words
+    (fuzz.ratio 92, a near copy by wording); their expected answers differ, so dedup keeps both.
+    The same row's outputs still meet in one scope."""
+    from synthstream.agents.dedup.core import DedupIndex, Duplicate, Unique
+    from synthstream.agents.dedup.fields import dedup_route
+    from synthstream.agents.families import default_fields
+
+    def gen(pid: str, country: str, city: str, reference: str | None) -> dict:
+        return {"prompt_id": pid, "task": "template.text", "lineage": {"dataset": "d"},
+                "problem": f"What is the capital of {country}? Answer with the city's name.",
+                "response": json.dumps({"answer": city, "source": "atlas"}), "reference_answer": reference}
+
+    fields = default_fields("template.text")
+    index = DedupIndex()
+    decide = [index.check(g["prompt_id"], r.text, r.scope)[0] for g in (
+        gen("a", "Peru", "Lima", "Lima"), gen("b", "Spain", "Madrid", "Madrid"), gen("c", "Peru", "Lima ", "Lima"),
+        gen("d", "Peru", "Lima", None)) for r in [dedup_route(g, fields, 4)]]
+    assert [type(d) for d in decide[:2]] == [Unique, Unique]
+    assert isinstance(decide[2], Duplicate)  # the same row again
+    assert isinstance(decide[3], Unique)  # no reference: a scope of its own, where wording alone decides
