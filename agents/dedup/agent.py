@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
     w, m = deps.worker, deps.metrics
     params = DedupParams(ratio=w.dedup_ratio, token_sort=w.dedup_token_sort, capacity=w.dedup_capacity,
+                         words=w.dedup_words, grey=w.dedup_grey, bucket_limit=w.dedup_bucket_limit,
                          semantic=SemanticParams(threshold=w.dedup_semantic_threshold))
     snapshots = w.data_dir / "dedup" if w.dedup_snapshot_seconds > 0 else None
     service = deps.embeddings if w.dedup_semantic else None

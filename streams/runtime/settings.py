@@ -128,6 +128,12 @@ class WorkerSettings(BaseSettings):
                                          "then read_committed readers wait behind it")
     dedup_ratio: float = Field(90.0, gt=0, le=100, description="fuzz.ratio for a near duplicate when no spec sets it")
     dedup_token_sort: float = Field(90.0, gt=0, le=100, description="fuzz.token_sort_ratio, likewise")
+    dedup_words: float = Field(65.0, gt=0, le=100, description="the grey band's word similarity (words weighed by "
+                               "their length squared) for a near duplicate (docs/dedup.md)")
+    dedup_grey: float = Field(10.0, ge=0, lt=100, description="how far below the ratio the grey band reaches, where "
+                              "the word similarity decides; 0 turns the word rule off")
+    dedup_bucket_limit: int = Field(256, ge=0, description="an LSH band key shared by more kept records is skipped "
+                                    "when gathering candidates (0 = none skipped)")
     dedup_semantic: bool = Field(True, description="the semantic tier: drop paraphrases by embedding cosine for "
                                  "the tasks whose dedup is semantic (the model: SYNTHSTREAM_VERIFY_SEMANTIC_*)")
     decontaminate: bool = Field(True, description="check records against benchmark test sets in dedup (HumanEval "
