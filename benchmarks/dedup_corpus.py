@@ -249,20 +249,23 @@ class Corpus:
         return self.rng.choice(vocabulary)
 
     def _typo(self, word: str) -> str:
-        """One character-level typo among its letters or digits: swap with the next, drop,
-        double or replace one."""
-        rng = self.rng
-        spots = [j for j, c in enumerate(word) if c.isalnum()]
-        if not spots:
-            return word
-        j = rng.choice(spots)
-        ops = ["drop", "double", "replace"] + (["swap"] if j + 1 < len(word) and word[j + 1].isalnum() else [])
-        op = rng.choice(ops)
-        if op == "swap":
-            return word[:j] + word[j + 1] + word[j] + word[j + 2:]
-        if op == "drop" and len(spots) > 1:
-            return word[:j] + word[j + 1:]
-        if op == "double":
-            return word[:j] + word[j] + word[j:]
-        alphabet = "0123456789" if word[j].isdigit() else "abcdefghijklmnopqrstuvwxyz"
-        return word[:j] + rng.choice([c for c in alphabet if c != word[j].lower()]) + word[j + 1:]
+        return typo(self.rng, word)
+
+
+def typo(rng: random.Random, word: str) -> str:
+    """One character-level typo among a word's letters or digits: swap with the next, drop,
+    double or replace one (the heavy-edit copies of both corpora)."""
+    spots = [j for j, c in enumerate(word) if c.isalnum()]
+    if not spots:
+        return word
+    j = rng.choice(spots)
+    ops = ["drop", "double", "replace"] + (["swap"] if j + 1 < len(word) and word[j + 1].isalnum() else [])
+    op = rng.choice(ops)
+    if op == "swap":
+        return word[:j] + word[j + 1] + word[j] + word[j + 2:]
+    if op == "drop" and len(spots) > 1:
+        return word[:j] + word[j + 1:]
+    if op == "double":
+        return word[:j] + word[j] + word[j:]
+    alphabet = "0123456789" if word[j].isdigit() else "abcdefghijklmnopqrstuvwxyz"
+    return word[:j] + rng.choice([c for c in alphabet if c != word[j].lower()]) + word[j + 1:]

@@ -47,7 +47,7 @@ import re
 import sysconfig
 from collections import Counter
 
-from dedup_corpus import HEAVY_RATE, Planted
+from dedup_corpus import HEAVY_RATE, Planted, typo
 from rapidfuzz import fuzz
 
 FUNCTION_WORDS = frozenset("""
@@ -233,19 +233,4 @@ class HeldoutCorpus:
         return self._typo(word) if typos else word
 
     def _typo(self, word: str) -> str:
-        """One character-level typo among its letters or digits (as dedup_corpus does)."""
-        rng = self.rng
-        spots = [j for j, c in enumerate(word) if c.isalnum()]
-        if not spots:
-            return word
-        j = rng.choice(spots)
-        ops = ["drop", "double", "replace"] + (["swap"] if j + 1 < len(word) and word[j + 1].isalnum() else [])
-        op = rng.choice(ops)
-        if op == "swap":
-            return word[:j] + word[j + 1] + word[j] + word[j + 2:]
-        if op == "drop" and len(spots) > 1:
-            return word[:j] + word[j + 1:]
-        if op == "double":
-            return word[:j] + word[j] + word[j:]
-        alphabet = "0123456789" if word[j].isdigit() else "abcdefghijklmnopqrstuvwxyz"
-        return word[:j] + rng.choice([c for c in alphabet if c != word[j].lower()]) + word[j + 1:]
+        return typo(self.rng, word)
