@@ -224,3 +224,17 @@ def test_a_server_that_refuses_json_schema_gets_the_schema_as_json_object() -> N
 
         with pytest.raises(BackendFailure):
             asyncio.run(refused())
+
+
+def test_a_proxy_in_the_environment_keeps_the_sdks_httpx_transport(llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp's transport would ignore HTTPS_PROXY; httpx honours it (and NO_PROXY, so the local
+    test server is still reached directly)."""
+    client, _ = make_client(llm, http="aiohttp")
+    assert client.http == "aiohttp"
+    asyncio.run(client.close())
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    client, _ = make_client(llm, http="aiohttp")
+    assert client.http == "httpx"
+    reply = run_many(client, 1)[0]
+    assert not isinstance(reply, BaseException), reply

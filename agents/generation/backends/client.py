@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -183,6 +184,15 @@ def classify(exc: BaseException) -> _Attempt:
     return _Attempt("transient", f"bad response: {type(exc).__name__}: {_short(str(exc))}")
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _proxied() -> bool:
+    """A proxy is set in the environment: httpx honours it (and NO_PROXY), the SDK's aiohttp
+    transport would not."""
+    return any(os.environ.get(v) for v in PROXY_VARIABLES)
+
+
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -206,8 +216,12 @@ class ModelClient:
         gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
         self.limiter = AdaptiveLimiter(policy, on_change=(gauge.set if gauge is not None else None))
         self._schema_as_json_object = False  # the server refused json_schema: send json_object + schema
+        self.http = "httpx" if config.http == "httpx" or _proxied() else "aiohttp"
+        if self.http != config.http:
+            logger.info("a proxy is set in the environment (%s): the model client uses the SDK's httpx transport, "
+                        "which honours it, instead of aiohttp", ", ".join(v for v in PROXY_VARIABLES if os.environ.get(v)))
         transport = {"http_client": openai.DefaultAioHttpClient(timeout=config.timeout_s)} \
-            if config.http == "aiohttp" else {}
+            if self.http == "aiohttp" else {}
         self._client = openai.AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key or "not-needed", max_retries=0,
             timeout=config.timeout_s, **transport)
