@@ -27,6 +27,7 @@ heavy-edit copies, the number of edited words and the original's word count.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -225,31 +226,11 @@ class Corpus:
     def _heavy(self, o: Original) -> tuple[str, Planted]:
         """Replace, insert before or delete a fraction r of the words (mixed); with
         probability 1/2, also one typo in each edited word."""
-        rng = self.rng
-        words = self._render(o).split(" ")
-        count = len(words)
-        rate = rng.uniform(*HEAVY_RATE)
-        edits = min(max(1, round(rate * count)), max(1, int(HEAVY_RATE[1] * count)))
-        typos = rng.random() < 0.5
-        # right to left, so that the positions still to edit do not move
-        for i in sorted(rng.sample(range(len(words)), edits), reverse=True):
-            op = rng.randrange(3)
-            if op == 0:  # replace
-                words[i] = self._typo(self._word()) if typos else self._word()
-            elif op == 1:  # insert before
-                words.insert(i, self._typo(self._word()) if typos else self._word())
-            else:  # delete (the typo goes to the word now in its place, if any)
-                del words[i]
-                if typos and i < len(words):
-                    words[i] = self._typo(words[i])
-        return " ".join(words), Planted("heavy", edits, count, typos)
+        return heavy_edit(self.rng, self._render(o).split(" "), self._word)
 
     def _word(self) -> str:
         vocabulary = self.rng.choice((self.names, self.objs, self.places))
         return self.rng.choice(vocabulary)
-
-    def _typo(self, word: str) -> str:
-        return typo(self.rng, word)
 
 
 def typo(rng: random.Random, word: str) -> str:
@@ -269,3 +250,27 @@ def typo(rng: random.Random, word: str) -> str:
         return word[:j] + word[j] + word[j:]
     alphabet = "0123456789" if word[j].isdigit() else "abcdefghijklmnopqrstuvwxyz"
     return word[:j] + rng.choice([c for c in alphabet if c != word[j].lower()]) + word[j + 1:]
+
+
+def heavy_edit(rng: random.Random, words: list[str], new_word: Callable[[], str]) -> tuple[str, Planted]:
+    """A heavy-edit copy of ``words`` (both corpora): a fraction r of them, r uniform in
+    HEAVY_RATE, replaced by ``new_word()``, given one inserted before them, or deleted (mixed);
+    with probability 1/2 one typo in each edited word."""
+    count = len(words)
+    rate = rng.uniform(*HEAVY_RATE)
+    edits = min(max(1, round(rate * count)), max(1, int(HEAVY_RATE[1] * count)))
+    typos = rng.random() < 0.5
+    # right to left, so that the positions still to edit do not move
+    for i in sorted(rng.sample(range(len(words)), edits), reverse=True):
+        op = rng.randrange(3)
+        if op == 0:  # replace
+            word = new_word()
+            words[i] = typo(rng, word) if typos else word
+        elif op == 1:  # insert before
+            word = new_word()
+            words.insert(i, typo(rng, word) if typos else word)
+        else:  # delete (the typo goes to the word now in its place, if any)
+            del words[i]
+            if typos and i < len(words):
+                words[i] = typo(rng, words[i])
+    return " ".join(words), Planted("heavy", edits, count, typos)

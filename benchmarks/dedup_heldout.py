@@ -47,7 +47,7 @@ import re
 import sysconfig
 from collections import Counter
 
-from dedup_corpus import HEAVY_RATE, Planted, typo
+from dedup_corpus import Planted, heavy_edit
 from rapidfuzz import fuzz
 
 FUNCTION_WORDS = frozenset("""
@@ -187,23 +187,7 @@ class HeldoutCorpus:
             yield text, i, Planted("original")
 
     def _heavy(self, text: str) -> tuple[str, Planted]:
-        rng = self.rng
-        words = text.split(" ")
-        count = len(words)
-        rate = rng.uniform(*HEAVY_RATE)
-        edits = min(max(1, round(rate * count)), max(1, int(HEAVY_RATE[1] * count)))
-        typos = rng.random() < 0.5
-        for i in sorted(rng.sample(range(len(words)), edits), reverse=True):
-            op = rng.randrange(3)
-            if op == 0:
-                words[i] = self._maybe_typo(rng.choice(self.words), typos)
-            elif op == 1:
-                words.insert(i, self._maybe_typo(rng.choice(self.words), typos))
-            else:
-                del words[i]
-                if typos and i < len(words):
-                    words[i] = self._typo(words[i])
-        return " ".join(words), Planted("heavy", edits, count, typos)
+        return heavy_edit(self.rng, text.split(" "), lambda: self.rng.choice(self.words))
 
     def _negative(self, text: str, kind: str) -> str:
         rng = self.rng
@@ -228,9 +212,3 @@ class HeldoutCorpus:
                     word = word.replace(core, rng.choice(self.content), 1)
             out.append(word)
         return " ".join(out)
-
-    def _maybe_typo(self, word: str, typos: bool) -> str:
-        return self._typo(word) if typos else word
-
-    def _typo(self, word: str) -> str:
-        return typo(self.rng, word)
