@@ -29,8 +29,8 @@ import xxhash
 
 from synthstream.agents.dedup.normalize import normalize
 
-FIELDS = ("problem", "statement", "response", "reference_answer", "answer", "equation", "messages", "task", "code.prompt", "code.completion",
-          "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")
+FIELDS = ("problem", "statement", "response", "reference_answer", "answer", "equation", "messages", "task",
+          "code.prompt", "code.completion", "code.entry_point", "grounding.question", "grounding.answer", "grounding.doc_id", "grounding.chunk")
 
 
 def known_field(path: str) -> bool:

@@ -28,8 +28,7 @@ class OutcomeWatcher:
         self.serde = serde
         self.names = names
         self.consumer = kafka_io.consumer(bootstrap, "watch")
-        self.accepted_topic = names["accepted-records"]
-        self.parts = [TopicPartition(t, p) for t in (names.outcomes, self.accepted_topic, names["dead-letters"])
+        self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["accepted-records"], names["dead-letters"])
                       for p in self._partitions(t)]
         self.consumer.assign(self.parts)
         self.counts: Counter = Counter()
@@ -80,8 +79,9 @@ class OutcomeWatcher:
                     self.dead_letter_reasons[f"{record['stage']}/{record['reason']}"] += 1
                 elif name == "Outcome":
                     self._outcome(record, pending)
-                elif name == "AcceptedRecord":
-                    self._outcome(accepted_outcome(record), pending)
+                elif name == "AcceptedRecord":  # the prompt's ACCEPTED outcome
+                    self._outcome({"prompt_id": record["prompt_id"], "outcome": "ACCEPTED", "task": record["task"]},
+                                  pending)
         return n
 
     def _outcome(self, record: dict, pending: set[str] | None) -> None:
@@ -107,8 +107,3 @@ class OutcomeWatcher:
     def close(self) -> None:
         self.consumer.close()
 
-
-def accepted_outcome(record: dict) -> dict:
-    """The ACCEPTED outcome an accepted record stands for."""
-    return {"prompt_id": record["prompt_id"], "outcome": "ACCEPTED", "task": record.get("task"),
-            "record_id": record["record_id"], "reason": None}

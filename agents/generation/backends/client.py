@@ -10,7 +10,7 @@ Requests go through the SDK's generic ``post`` with the JSON body as the API def
 answer as plain JSON (``cast_to=object``), over the SDK's aiohttp transport by default: the
 typed ``create`` methods walk every parameter through the SDK's type transform and build
 pydantic models of the answer, which with httpx cost about twice the CPU per request
-(docs/BENCHMARKS.md, "Model client overhead"). The SDK still builds the URL, authenticates and
+(docs/BENCHMARKS.md, "2026-12-07: the accepted record is the outcome, a lighter model client"). The SDK still builds the URL, authenticates and
 raises its own error types, which :func:`classify` reads.
 """
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import aiohttp
 import openai
 
 from synthstream.agents.generation.backends.limiter import AdaptiveLimiter, AimdPolicy, backoff_delay
@@ -150,8 +151,6 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def _dropped(chain: list[BaseException]) -> BaseException | None:
     """The server hung up (not a timeout): the SDK's aiohttp transport reports that as httpx's
     ConnectTimeout, so the SDK calls it a timeout; the aiohttp error under it says what it was."""
-    import aiohttp
-
     for link in chain:
         if isinstance(link, aiohttp.ClientConnectionError) and not isinstance(link, TimeoutError):
             return link
@@ -187,12 +186,6 @@ def classify(exc: BaseException) -> _Attempt:
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-def _proxied() -> bool:
-    """A proxy is set in the environment: httpx honours it (and NO_PROXY), the SDK's aiohttp
-    transport would not."""
-    return any(os.environ.get(v) for v in PROXY_VARIABLES)
-
-
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -216,10 +209,11 @@ class ModelClient:
         gauge = metrics.llm_concurrency.labels(config.model) if metrics is not None else None
         self.limiter = AdaptiveLimiter(policy, on_change=(gauge.set if gauge is not None else None))
         self._schema_as_json_object = False  # the server refused json_schema: send json_object + schema
-        self.http = "httpx" if config.http == "httpx" or _proxied() else "aiohttp"
+        proxies = [v for v in PROXY_VARIABLES if os.environ.get(v)]  # honoured by httpx, not by aiohttp's transport
+        self.http = "httpx" if config.http == "httpx" or proxies else "aiohttp"
         if self.http != config.http:
             logger.info("a proxy is set in the environment (%s): the model client uses the SDK's httpx transport, "
-                        "which honours it, instead of aiohttp", ", ".join(v for v in PROXY_VARIABLES if os.environ.get(v)))
+                        "which honours it, instead of aiohttp", ", ".join(proxies))
         transport = {"http_client": openai.DefaultAioHttpClient(timeout=config.timeout_s)} \
             if self.http == "aiohttp" else {}
         self._client = openai.AsyncOpenAI(
