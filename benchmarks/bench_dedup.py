@@ -19,8 +19,8 @@ largest size. Goals: R >= 0.99, P >= 0.995, >= 1,500 rec/s, <= 8 KB/record, p99 
 half of them with typos in those words; see dedup_corpus.py) as that share of the stream, and
 then reports synthstream's recall per edit-rate bucket (0-3, 3-6, 6-9, 9-12, 12-15 %), on the
 ordinary copies, and where the false positives come from. Without it the corpus and the
-output are those of earlier runs. ``--ratio``, ``--token-sort``, ``--words``, ``--grey`` and
-``--bucket-limit``, ``--max-candidates`` override the index's parameters for this run (the
+output are those of earlier runs. ``--ratio``, ``--token-sort``, ``--words``, ``--short-words``,
+``--grey``, ``--bucket-limit`` and ``--max-candidates`` override the index's parameters for this run (the
 defaults in agents/dedup stay as they are); ``--grey 0 --lsh 7,16,4 --bucket-limit 0`` is the
 index of before issue 14 part 5:
 
@@ -32,6 +32,14 @@ and hard negatives; about 8,600 paragraphs for originals, so at most about 15,00
 It is never used to tune anything:
 
     .venv/bin/python benchmarks/bench_dedup.py --corpus heldout --sizes 15000 --skip-contenders
+
+``--corpus third`` runs it on a third corpus, for tuning (benchmarks/dedup_thirdcorpus.py: man
+page paragraphs of 80-450 characters, two fifths of them under 25 words, the held-out corpus's
+copies and negatives plus ``key`` look-alikes of short texts; about 14,600 originals, so at
+most about 26,000 records). ``--short-words`` sets the grey band's word threshold for texts
+under 25 words (100: the index of before it existed):
+
+    .venv/bin/python benchmarks/bench_dedup.py --corpus third --sizes 25000 --skip-contenders --short-words 100
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import Corpus, Planted  # noqa: E402
 from dedup_heldout import HeldoutCorpus  # noqa: E402
+from dedup_thirdcorpus import ThirdCorpus  # noqa: E402
 
 from synthstream.agents.dedup.core import DedupIndex, DedupParams, Duplicate  # noqa: E402
 from synthstream.agents.dedup.minhash import LshParams, MinHasher, NumpyMinHasher  # noqa: E402
@@ -252,10 +261,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ratio", type=float, help="fuzz.ratio threshold instead of the default")
     parser.add_argument("--token-sort", type=float, help="fuzz.token_sort_ratio threshold instead of the default")
     parser.add_argument("--words", type=float, help="word-similarity threshold of the grey band instead of the default")
+    parser.add_argument("--short-words", type=float,
+                        help="word-similarity threshold of the grey band for texts under min_words words (100: off)")
     parser.add_argument("--grey", type=float, help="width of the grey band under --ratio instead of the default (0: off)")
     parser.add_argument("--bucket-limit", type=int, help="skip band keys shared by more kept records (0: none)")
-    parser.add_argument("--corpus", choices=("template", "heldout"), default="template",
-                        help="template: dedup_corpus.py (tuning); heldout: dedup_heldout.py (natural English, check only)")
+    parser.add_argument("--corpus", choices=("template", "heldout", "third"), default="template",
+                        help="template: dedup_corpus.py (tuning); heldout: dedup_heldout.py (natural English, check "
+                             "only); third: dedup_thirdcorpus.py (man pages, short texts and look-alikes, tuning)")
     parser.add_argument("--max-candidates", type=int, help="candidates confirmed per record instead of the default")
     parser.add_argument("--heavy", type=float, default=0.0, metavar="SHARE",
                         help="share of heavy-edit copies in the corpus (default 0: the corpus of earlier runs); "
@@ -266,24 +278,27 @@ def main(argv: list[str] | None = None) -> None:
     if args.lsh:
         ngram, bands, rows = (int(v) for v in args.lsh.split(","))
         overrides["lsh"] = LshParams(ngram=ngram, bands=bands, rows=rows)
-    for name in ("ratio", "token_sort", "words", "grey", "bucket_limit", "max_candidates"):
+    for name in ("ratio", "token_sort", "words", "short_words", "grey", "bucket_limit", "max_candidates"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     params = DedupParams(**overrides)  # type: ignore[arg-type]
     lsh = params.lsh
     print(f"params: ngram {lsh.ngram}, {lsh.bands} bands x {lsh.rows} rows, ratio >= {params.ratio}, "
           f"token_sort >= {params.token_sort}, grey band {params.ratio - params.grey}-{params.ratio} with words >= "
-          f"{params.words}{' (off)' if not params.grey else ''}, bucket limit {params.bucket_limit}, "
+          f"{params.words} ({params.short_words} under {params.min_words} words){' (off)' if not params.grey else ''}, "
+          f"bucket limit {params.bucket_limit}, "
           f"max_candidates {params.max_candidates}; "
           f"P(candidate | J=0.5/0.7/0.9) = {lsh.candidate_probability(0.5):.3f}/"
           f"{lsh.candidate_probability(0.7):.3f}/{lsh.candidate_probability(0.9):.3f}")
     t0 = time.perf_counter()
     if args.corpus == "heldout":
         labelled = list(HeldoutCorpus(seed=args.seed).labelled(sizes[-1]))
+    elif args.corpus == "third":
+        labelled = list(ThirdCorpus(seed=args.seed).labelled(sizes[-1]))
     else:
         labelled = list(Corpus(seed=args.seed, heavy_share=args.heavy).labelled(sizes[-1]))
     corpus = [(t, g) for t, g, _ in labelled]
-    planted = [p for _, _, p in labelled] if args.heavy or args.corpus == "heldout" else None
+    planted = [p for _, _, p in labelled] if args.heavy or args.corpus != "template" else None
     del labelled
     print(f"corpus: {len(corpus):,} records in {time.perf_counter() - t0:.1f} s, "
           f"mean {np.mean([len(t) for t, _ in corpus[:100_000]]):.0f} chars", flush=True)

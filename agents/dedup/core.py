@@ -15,7 +15,8 @@ task's exact-match fields; records of different scopes never match) on its *text
    candidate does, one of the ``grey_candidates`` sharing most bands whose ``fuzz.ratio`` is
    in the grey band ``[ratio - grey, ratio)`` is one when its length-weighted word similarity
    (confirm.py) reaches ``words`` (heavily edited copies, which a hard negative with every
-   name changed matches on characters but not on words), if both have ``min_words`` words;
+   name changed matches on characters but not on words), or ``short_words`` when either text
+   has fewer than ``min_words`` words;
 5. when the caller passes the text's embedding (tasks whose dedup is ``semantic``), a kept
    record of the scope whose embedding's cosine reaches the semantic threshold is a paraphrase
    (semantic.py); a record kept with an embedding is marked ``embedded``, so a replay knows to
@@ -56,9 +57,12 @@ class DedupParams:
     words: float = 65.0
     grey: float = 10.0
     grey_candidates: int = 4  # how many candidates (most shared bands first) the word rule looks at
-    # texts shorter than this (either one) are left to the character rules: in 20 words, 15 % is
-    # three, and a real look-alike changes as many ("boiling point" / "freezing point" of water)
+    # texts shorter than this (either one) need ``short_words`` instead: in 20 words, 15 % is three,
+    # and a real look-alike changes as many ("boiling point" / "freezing point" of water), so only
+    # a copy that kept nearly all of the weight passes (100: short texts are left to the character
+    # rules)
     min_words: int = 25
+    short_words: float = 80.0
     max_candidates: int = 32
     # a band key shared by more kept records than this says nothing about a pair (frames that
     # many texts share, as a stop word does) and is skipped when counting candidates; 0: none is
@@ -68,7 +72,7 @@ class DedupParams:
     semantic: SemanticParams = field(default_factory=SemanticParams)
 
     def __post_init__(self) -> None:
-        for name in ("ratio", "token_sort", "words"):
+        for name in ("ratio", "token_sort", "words", "short_words"):
             if not 0 < getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be in (0, 100], got {getattr(self, name)}")
         if not 0 <= self.grey < 100:
@@ -78,14 +82,16 @@ class DedupParams:
         if self.capacity < 0 or self.bucket_limit < 0:
             raise ValueError("capacity and bucket_limit must be >= 0 (0 = unbounded)")
 
-    def word_rule(self, ratio: float) -> tuple[float, float] | None:
+    def word_rule(self, ratio: float, short: bool = False) -> tuple[float, float] | None:
         """(lowest fuzz.ratio of the grey band, word similarity needed) for a call whose ratio
-        threshold is ``ratio``: the band keeps its width under it, and the word threshold moves
-        from ``words`` (at the index's own ratio) linearly to 100 (at a ratio of 100), so a
+        threshold is ``ratio``, on texts of ``min_words`` words or more (``short``: fewer): the
+        band keeps its width under it, and the word threshold moves from ``words`` (or
+        ``short_words``; at the index's own ratio) linearly to 100 (at a ratio of 100), so a
         stricter call is stricter on words too. None: no word rule."""
         if not self.grey or self.ratio >= 100 or ratio >= 100:
             return None
-        return ratio - self.grey, 100.0 - (100.0 - self.words) * (100.0 - ratio) / (100.0 - self.ratio)
+        words = self.short_words if short else self.words
+        return ratio - self.grey, 100.0 - (100.0 - words) * (100.0 - ratio) / (100.0 - self.ratio)
 
 
 @dataclass(frozen=True)
@@ -252,15 +258,17 @@ class DedupIndex:
             if score and (best is None or score > best[1]):
                 best = (other.record_id, score)
         rule = self.params.word_rule(ratio)
-        least = self.params.min_words - 1  # spaces in a normalised text of min_words words
-        if best is not None or rule is None or norm.count(" ") < least:
+        if best is not None or rule is None:
             return best
         # none is close on characters: the candidates sharing most bands, if in the grey band,
-        # on weighted words
-        floor, words = rule
+        # on weighted words (more of them when either text is short)
+        short = self.params.word_rule(ratio, short=True)
+        least = self.params.min_words - 1  # spaces in a normalised text of min_words words
+        spaces = norm.count(" ")
         for ordinal in candidates[:self.params.grey_candidates]:
             other = self._entries[ordinal][0]
-            if other.norm.count(" ") >= least and fuzz.ratio(norm, other.norm, score_cutoff=floor):
+            floor, words = rule if spaces >= least and other.norm.count(" ") >= least else short  # type: ignore[misc]
+            if fuzz.ratio(norm, other.norm, score_cutoff=floor):
                 score = word_similarity(norm, other.norm)
                 if score >= words and (best is None or score > best[1]):
                     best = (other.record_id, score)

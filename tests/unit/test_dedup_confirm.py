@@ -104,14 +104,64 @@ def test_a_replayed_or_restored_index_decides_the_grey_band_exactly_as_the_origi
     assert np.array_equal(first.export()[1], restored.export()[1])
 
 
-def test_short_texts_are_left_to_the_character_rules():
-    """In 19 words, three key words changed is as many as a 15 % edit: the word rule stays out."""
-    boiling = "What is the boiling point of water at sea level? Water boils at 100 degrees Celsius at sea level."
-    freezing = "What is the freezing point of water at sea level? Water freezes at 0 degrees Celsius at sea level."
-    assert isinstance(decide(DedupParams(), boiling, freezing), Unique)
-    assert isinstance(decide(DedupParams(min_words=1), boiling, freezing), Duplicate)  # what it would do
+BOILING = "What is the boiling point of water at sea level? Water boils at 100 degrees Celsius at sea level."
+FREEZING = "What is the freezing point of water at sea level? Water freezes at 0 degrees Celsius at sea level."
+# a man page's sentence (15 words) and a heavy-edit copy of it: 2 words replaced, one with a typo
+SHORT = "If the value is not fully qualified then kms-location kms-keyring and optionally kms-project are required."
+SHORT_HEAVY = ("If the value is termcaap 5 fully qualified then kms-location kms-keyring and optionally arning "
+               "are required.")
+
+
+def test_short_texts_need_more_of_their_words_weight_kept():
+    """In 19 words, three key words changed is as many as a 15 % edit: under min_words words the
+    grey band asks for short_words (80) instead of words (65); the look-alike keeps 74."""
+    assert 80 <= fuzz.ratio(normalize(BOILING), normalize(FREEZING)) < 90
+    assert 65 <= word_similarity(normalize(BOILING), normalize(FREEZING)) < 80
+    assert isinstance(decide(DedupParams(), BOILING, FREEZING), Unique)
+    assert isinstance(decide(DedupParams(min_words=1), BOILING, FREEZING), Duplicate)  # what words=65 would do
+    assert isinstance(decide(DedupParams(short_words=70), BOILING, FREEZING), Duplicate)
     with pytest.raises(ValueError, match="min_words"):
         DedupParams(min_words=0)
+
+
+def test_a_short_heavily_edited_copy_is_a_near_duplicate_when_it_kept_most_of_the_weight():
+    a, b = normalize(SHORT), normalize(SHORT_HEAVY)
+    assert len(a.split()) < DedupParams().min_words and len(b.split()) < DedupParams().min_words
+    assert fuzz.ratio(a, b) < 90 and fuzz.token_sort_ratio(a, b) < 90  # the character rules miss it
+    assert 80 <= fuzz.ratio(a, b) and word_similarity(a, b) >= 80
+    for first, second in ((SHORT, SHORT_HEAVY), (SHORT_HEAVY, SHORT)):
+        near = decide(DedupParams(), first, second)
+        assert isinstance(near, Duplicate) and near.kind == "near"
+        assert near.score == pytest.approx(word_similarity(a, b))
+        # short_words 100 leaves short texts to the character rules (the index of before)
+        assert isinstance(decide(DedupParams(short_words=100), first, second), Unique)
+
+
+def test_the_short_threshold_applies_when_either_text_is_short():
+    """A 25-word record and a 24-word look-alike (or the other way round) are judged as short texts."""
+    long = ("What is the boiling point of pure water at sea level on planet Earth? "
+            "Pure water boils at exactly 100 degrees Celsius at sea level.")
+    short = ("What is the freezing point of pure water at sea level on planet Earth? "
+             "Pure water freezes at 0 degrees Celsius at sea level.")
+    a, b = normalize(long), normalize(short)
+    assert len(a.split()) == 25 and len(b.split()) == 24
+    assert 80 <= fuzz.ratio(a, b) < 90 and 65 <= word_similarity(a, b) < 80
+    for first, second in ((long, short), (short, long)):
+        assert isinstance(decide(DedupParams(), first, second), Unique)
+        assert isinstance(decide(DedupParams(min_words=24), first, second), Duplicate)  # both long: words 65
+
+
+def test_the_short_word_rule_is_stricter_and_scales_with_a_call():
+    p = DedupParams()
+    assert p.word_rule(p.ratio, short=True) == (p.ratio - p.grey, p.short_words)
+    assert p.word_rule(p.ratio, short=True)[1] > p.word_rule(p.ratio)[1]
+    floor, words = p.word_rule(99.0, short=True)
+    assert floor == 99.0 - p.grey and words == pytest.approx(98.0)
+    assert DedupParams(grey=0).word_rule(90.0, short=True) is None
+    with pytest.raises(ValueError, match="short_words"):
+        DedupParams(short_words=0)
+    with pytest.raises(ValueError, match="short_words"):
+        DedupParams(short_words=101)
 
 
 def test_a_band_key_shared_by_too_many_records_finds_no_candidates():
