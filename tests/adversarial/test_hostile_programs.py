@@ -83,7 +83,32 @@ def test_a_correct_solution_slow_to_import_within_its_deadline_passes(run) -> No
     assert run("    return a + b\nimport time\ntime.sleep(0.5)\n") == ("passed", "passed")
 
 
+# Read the expected value from the test instead of computing it, wherever a candidate could find
+# the test in its own memory: what its parent process held when it forked (frames up the stack,
+# objects the collector tracks, strings those refer to).
+PEEK = ("    import re\n"
+        "    wanted = re.compile(r'candidate\\(%d, %d\\) == (-?[0-9]+)' % (a, b))\n"
+        "    for text in texts():\n"
+        "        found = wanted.search(text)\n"
+        "        if found:\n"
+        "            return int(found.group(1))\n")
+PEEK_SOURCES = {
+    "peek_parent_frames": ("def texts():\n    import sys\n    frame = sys._getframe()\n    while frame is not None:\n"
+                           "        for value in list(frame.f_locals.values()):\n"
+                           "            if isinstance(value, dict):\n"
+                           "                yield from (v for v in value.values() if isinstance(v, str))\n"
+                           "            if isinstance(value, (str, bytes, bytearray)):\n"
+                           "                yield value if isinstance(value, str) else bytes(value).decode('utf-8', 'replace')\n"
+                           "        frame = frame.f_back\n"),
+    "peek_collected_objects": ("def texts():\n    import gc\n    for obj in gc.get_objects():\n"
+                               "        for ref in gc.get_referents(obj):\n"
+                               "            if isinstance(ref, str) and 'candidate(' in ref:\n                yield ref\n"
+                               "            elif isinstance(ref, (bytes, bytearray)) and b'candidate(' in ref:\n"
+                               "                yield bytes(ref).decode('utf-8', 'replace')\n"),
+}
+
 FORGERIES = {
+    **{name: PEEK + "\n\n" + source for name, source in PEEK_SOURCES.items()},
     "print_pass_words": "    return 0\nprint('passed')\nprint('__SYNTHSTREAM_CHECK_PASSED__')\n",
     "write_passed_to_every_descriptor": (
         "    return 0\nimport os, json, struct\nframe = json.dumps({'status': 'passed', 'detail': ''}).encode()\n"

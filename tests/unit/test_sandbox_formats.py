@@ -3,7 +3,10 @@ the worker, and assert lists (literal ones become pairs, the rest a check functi
 
 from __future__ import annotations
 
+import os
+
 from synthstream.agents.verification.sandbox import IoCase, Limits, Sandbox, run_asserts, run_humaneval, run_io
+from synthstream.agents.verification.sandbox.formats import call
 
 SQUARE = "def square(x):\n    return x * x\n"
 PAIR = "def pair(a, b=0):\n    return (a, b)\n"
@@ -56,3 +59,40 @@ def test_prompt_helpers_reach_the_test_but_the_completion_does_not(sandbox: Sand
     test = "def check(candidate):\n    assert candidate(1) == helper(1) * 2\n    assert 'sneaky' not in globals()\n"
     completion = "    return helper(x) * 2\n\nsneaky = True\n"
     assert run_humaneval(sandbox, prompt, completion, test, "f").status == "passed"
+
+
+def test_the_test_may_use_what_the_prompt_imports(sandbox: Sandbox) -> None:
+    """The judge skips running a prompt that binds only the entry point and imports the test does
+    not name (compiling it was a good part of a judge's cost); one whose imports the test uses
+    still runs."""
+    prompt = "import math\nfrom typing import List\n\n\ndef f(xs: List[float]) -> float:\n    \"\"\"Sum of roots.\"\"\"\n"
+    completion = "    return sum(math.sqrt(x) for x in xs)\n"
+    uses = "def check(candidate):\n    assert candidate([4.0, 9.0]) == math.sqrt(25.0)\n"
+    assert run_humaneval(sandbox, prompt, completion, uses, "f").status == "passed"
+    plain = "def check(candidate):\n    assert candidate([4.0, 9.0]) == 5.0\n    assert candidate([1.0]) != 2.0\n"
+    assert run_humaneval(sandbox, prompt, completion, plain, "f").status == "passed"
+    wrong = run_humaneval(sandbox, prompt, "    return 0.0\n", plain, "f")
+    assert wrong.status == "failed" and "assert candidate([4.0, 9.0]) == 5.0" in wrong.detail
+
+
+def test_what_a_candidate_leaves_in_its_scratch_directory_is_gone_for_the_next(sandbox: Sandbox) -> None:
+    """A tree deeper than Python's recursion limit, a directory it can no longer enter, a symbolic
+    link out: the next task in the slot (tasks run one after another take the same slot) starts
+    in an empty directory, and what the link pointed at is untouched."""
+    litter = ("import os\n"
+              "def f():\n"
+              "    path = 'd'\n"
+              "    for _ in range(1200):\n"
+              "        os.mkdir(path)\n"
+              "        path += '/d'\n"
+              "    os.makedirs('locked/inner')\n"
+              "    open('locked/inner/file', 'w').write('x')\n"
+              "    os.chmod('locked/inner', 0)\n"
+              "    os.chmod('locked', 0)\n"
+              "    os.symlink('/usr/bin', 'out')\n"
+              "    return sorted(os.listdir('.'))\n")
+    assert call(sandbox, litter, "f", []) == ("ok", ["d", "locked", "out"])
+    look = "import os\ndef f():\n    return sorted(os.listdir('.'))\n"
+    for _ in range(3):
+        assert call(sandbox, look, "f", []) == ("ok", [])
+    assert os.path.isfile("/usr/bin/env")

@@ -104,3 +104,27 @@ def test_frames_over_a_pipe_and_their_caps() -> None:
 ])
 def test_same_compares_like_python_with_float_tolerance(got, expected, loose, verdict) -> None:
     assert same(got, expected, loose) is verdict
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "no value at character 0"),
+    (b" {}", "no value at character 0"),
+    (b"{} ", "extra data at character 2"),
+    (b'{"a": 1}{"b": 2}', "extra data at character 8"),
+    (b"\xff\xfe{}", "codec can't decode"),
+    (b"[" * 100_000, "recursion"),
+])
+def test_a_frame_is_one_json_value_in_utf8_and_nothing_else(body: bytes, message: str) -> None:
+    with pytest.raises(wire.WireError, match=message):
+        wire.unpack(body)
+
+
+def test_frames_are_what_json_dumps_and_loads_make_of_them() -> None:
+    import json
+
+    message = {"id": "7", "text": "ünï \u2028 \"quoted\"", "n": [1, -0.0, 1e300, float("nan"), None, True]}
+    body = wire.pack(message)[wire.HEADER.size:]
+    assert body == json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    assert repr(wire.unpack(body)) == repr(json.loads(body))
+    with pytest.raises(wire.WireError, match="cannot send"):
+        wire.pack({"x": object()})

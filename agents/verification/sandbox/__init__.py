@@ -1,5 +1,6 @@
-"""The code sandbox: a bubblewrap jail with a warm zygote that forks a confined candidate and a
-confined judge per task, and a verdict the candidate cannot forge (see ``zygote.py``, ``roles.py``).
+"""The code sandbox: a bubblewrap jail with two warm processes, a zygote that forks a confined
+judge per task and a forker that forks its confined candidate, and a verdict the candidate can
+neither forge nor read out of its own memory (see ``zygote.py``, ``roles.py``).
 
 ``Sandbox`` is the worker's handle on one jail; ``run_humaneval``, ``run_io`` and ``run_asserts``
 run the three test formats through it.

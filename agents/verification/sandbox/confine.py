@@ -79,10 +79,17 @@ def landlock_ruleset(abi: int, scratch: str) -> int:
     return ruleset
 
 
+def prepare_parent() -> None:
+    """In the zygote, once: not dumpable and no_new_privs, both inherited by every child it forks
+    (and no_new_privs irrevocable), so no child spends two prctl calls of its own on them."""
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
 def apply_landlock(ruleset: int) -> None:
+    """Needs no_new_privs, set by :func:`prepare_parent` in the process it was forked from."""
     if ruleset < 0:
         return
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
     if _libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
         raise ConfineError(f"landlock_restrict_self: {os.strerror(ctypes.get_errno())}")
     os.close(ruleset)
@@ -111,20 +118,20 @@ class Seccomp:
         self.enabled = bool(bpf)
 
     def apply(self) -> None:
+        """Needs no_new_privs (see :func:`prepare_parent`)."""
         if not self.enabled:
             return
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
         if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
             raise ConfineError(f"seccomp filter refused: {os.strerror(ctypes.get_errno())}")
 
 
 def confine(limits: dict[str, int], scratch: str, ruleset: int, seccomp: Seccomp) -> None:
-    """Everything above, in order; raises ConfineError (the caller exits without running code)."""
+    """Everything above, in order, in a child of a process that ran :func:`prepare_parent`;
+    raises ConfineError (the caller exits without running code)."""
     os.chdir(scratch)
     try:
         set_limits(limits)
     except (OSError, ValueError) as exc:
         raise ConfineError(f"setrlimit: {exc}") from exc
-    _prctl(PR_SET_DUMPABLE, 0)
     apply_landlock(ruleset)
     seccomp.apply()

@@ -1,4 +1,5 @@
-"""The two processes of a code task, each forked from the zygote and confined before it starts.
+"""The two processes of a code task, confined before they start: the judge, forked from the
+zygote, and the candidate, forked from the forker (see ``zygote.py``).
 
 The candidate runs the generated program and answers calls to its entry point; it sees the
 arguments, never the expected values or the assertions. The judge runs the test (``check`` of a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import builtins
 import os
-import traceback
+import re
 from typing import Any
 
 import wire  # the jail's bootstrap registers it; outside the jail this module is never imported
@@ -21,8 +22,17 @@ import wire  # the jail's bootstrap registers it; outside the jail this module i
 TEST_FILE = "<test>"
 
 
-def run_candidate(sock: int, program: str, entry_point: str) -> None:
-    """Load the program, say ready (or why not), then answer calls until the judge hangs up."""
+def run_candidate(sock: int) -> None:
+    """Take the program from the judge, load it, say ready (or why not), then answer calls until
+    the judge hangs up. The program comes over the socket, not through the fork: the process this
+    one was forked from never holds a program or a test."""
+    try:
+        offered = wire.recv(sock)
+    except (OSError, wire.WireError):
+        return
+    if not isinstance(offered, dict) or not isinstance(offered.get("program"), str):
+        return
+    program, entry_point = offered["program"], str(offered.get("entry_point"))
     ns: dict[str, Any] = {"__name__": "candidate", "__builtins__": builtins}
     try:
         exec(compile(program, "<candidate>", "exec"), ns)
@@ -93,6 +103,15 @@ class Relay:
         raise self.raised
 
 
+def offer(sock: int, program: str, entry_point: str) -> None:
+    """The judge's first message: the program the candidate is to load (a candidate already gone
+    shows up in the handshake that follows)."""
+    try:
+        wire.send(sock, {"program": program, "entry_point": entry_point})
+    except OSError:
+        pass
+
+
 def handshake(sock: int) -> str | None:
     """None when the candidate loaded, else why it did not."""
     try:
@@ -108,6 +127,35 @@ def handshake(sock: int) -> str | None:
     return "the candidate broke the protocol"
 
 
+IMPORT = re.compile(r"import\s+([\w.]+(?:\s+as\s+\w+)?(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)*)\s*(?:#.*)?$")
+FROM_IMPORT = re.compile(r"from\s+[\w.]+\s+import\s+(\w+(?:\s+as\s+\w+)?(?:\s*,\s*\w+(?:\s+as\s+\w+)?)*)\s*(?:#.*)?$")
+
+
+def prompt_binds_for(prompt: str, test: str, entry_point: str) -> bool:
+    """Whether the test might use something the prompt defines, so the judge must run the prompt.
+
+    Compiling the prompt is a good part of what a judge costs, and the usual prompt binds only
+    the entry point (which the judge replaces by the relay) and a few imports. Only such a
+    prompt is skipped: every line at the left margin is a one-line import or the ``def`` of the
+    entry point, and no name those imports bind appears in the test. Anything else (a helper,
+    a decorator, a constant, a docstring at the margin, an import over several lines) runs as
+    before.
+    """
+    bound = []
+    for line in prompt.splitlines():
+        if not line or line[0] in " \t#":
+            continue
+        if line.startswith(f"def {entry_point}("):
+            continue
+        found = IMPORT.match(line) or FROM_IMPORT.match(line)
+        if found is None:
+            return True
+        for item in found.group(1).split(","):
+            words = item.split()
+            bound.append(words[-1] if len(words) == 3 else words[0].split(".")[0])
+    return any(re.search(rf"\b{re.escape(name)}\b", test) for name in bound)
+
+
 def run_check(sock: int, prompt: str, test: str, entry_point: str) -> dict[str, Any]:
     """Run ``check(candidate)`` of a HumanEval-style test with the entry point relayed."""
     why = handshake(sock)
@@ -115,10 +163,11 @@ def run_check(sock: int, prompt: str, test: str, entry_point: str) -> dict[str, 
         return {"status": "error", "detail": why}
     relay = Relay(sock)
     ns: dict[str, Any] = {"__name__": "judge", "__builtins__": builtins}
-    try:
-        exec(compile(prompt, "<prompt>", "exec"), ns)  # helpers the test uses (poly, encode_cyclic, ...)
-    except BaseException:  # a prompt that is not a whole module gives no helpers, nothing more
-        ns = {"__name__": "judge", "__builtins__": builtins}
+    if prompt_binds_for(prompt, test, entry_point):
+        try:
+            exec(compile(prompt, "<prompt>", "exec"), ns)  # helpers the test uses (poly, encode_cyclic, ...)
+        except BaseException:  # a prompt that is not a whole module gives no helpers, nothing more
+            ns = {"__name__": "judge", "__builtins__": builtins}
     ns[entry_point] = relay
     try:
         exec(compile(test, TEST_FILE, "exec"), ns)
@@ -142,10 +191,11 @@ def run_check(sock: int, prompt: str, test: str, entry_point: str) -> dict[str, 
 
 
 def _assertion(exc: AssertionError, test: str) -> str:
-    line = 0
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        if frame.f_code.co_filename == TEST_FILE:
-            line = lineno
+    line, tb = 0, exc.__traceback__
+    while tb is not None:  # the innermost line of the test (traceback.walk_tb, without importing traceback)
+        if tb.tb_frame.f_code.co_filename == TEST_FILE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
     lines = test.splitlines()
     text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     where = f"test line {line}: {text}" if line else "the test"
