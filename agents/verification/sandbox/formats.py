@@ -1,7 +1,8 @@
 """The three test formats, run through a :class:`Sandbox`, each ending in one :class:`RunResult`.
 
 (a) HumanEval-style: ``check(candidate)`` from the test runs in the judge process, the entry point
-    relayed to the candidate process. (b) Input/expected-output pairs: the candidate's returned
+    relayed to the candidate process; a test of literal asserts only is relayed by the zygote
+    itself, with the same verdicts and one process fewer. (b) Input/expected-output pairs: the candidate's returned
     values come back as data and are compared here, in the worker, so expected values never enter
     the jail. (c) Assert statements: ``assert f(<literals>) == <literal>`` lines become pairs (b);
     anything else becomes a ``check`` function for (a).
@@ -10,9 +11,11 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import math
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from synthstream.agents.verification.sandbox import wire
@@ -52,10 +55,129 @@ def _final(result: TaskResult) -> RunResult:
 
 def run_humaneval(sandbox: Sandbox, prompt: str, completion: str, test: str, entry_point: str,
                   limits: Limits = Limits()) -> RunResult:
-    """(a): the program is prompt + completion; the test defines ``check(candidate)``."""
-    request = {"kind": "check", "program": prompt + completion, "prompt": prompt, "test": test,
-               "entry_point": entry_point}
-    return _final(_run(sandbox, request, limits))
+    """(a): the program is prompt + completion; the test defines ``check(candidate)``.
+
+    A test whose ``check`` is only ``assert candidate(<literals>) == <literal>`` lines (most of
+    HumanEval, and the tests models write) runs without a judge process: the zygote relays the
+    same calls and compares each answer with Python's ``==`` as the test would, stopping at the
+    first that fails, and the verdict reads as the judge's would have.
+    """
+    plan = _relay_plan(test)
+    if plan is None:
+        request = {"kind": "check", "program": prompt + completion, "prompt": prompt, "test": test,
+                   "entry_point": entry_point}
+        return _final(_run(sandbox, request, limits))
+    cases, calls, expected = plan
+    request = {"kind": "expect", "program": prompt + completion, "entry_point": entry_point, "calls": calls,
+               "expected": expected}
+    result = _run(sandbox, request, limits)
+    if result.status == "failed" and isinstance(result.outputs, dict) and type(result.outputs.get("at")) is int:
+        case = cases[result.outputs["at"]] if 0 <= result.outputs["at"] < len(cases) else None
+        if case is not None:
+            return RunResult("failed", _failure(case, result.outputs), result.duration_ms)
+    return _final(result)
+
+
+@lru_cache(maxsize=1024)  # a test is run against every sample of its problem
+def _relay_plan(test: str) -> tuple[tuple[LiteralAssert, ...], list[Any], list[Any]] | None:
+    """The literal asserts of a test and their calls and expected values, encoded once."""
+    cases = literal_check(test)
+    if cases is None:
+        return None
+    return (cases, [{"args": wire.encode(list(c.args)), "kwargs": wire.encode(dict(c.kwargs))} for c in cases],
+            [wire.encode(c.expected) for c in cases])
+
+
+@dataclass(frozen=True)
+class LiteralAssert:
+    """``assert candidate(*args, **kwargs) == expected[, message]`` at ``line`` of the test."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    expected: Any
+    line: int
+    text: str
+    message: str | None
+
+
+def literal_check(test: str) -> tuple[LiteralAssert, ...] | None:
+    """The asserts of a test that is only ``def check(candidate)`` of literal asserts (besides
+    docstrings, ``assert True`` and literal assignments such as HumanEval's METADATA); None for
+    anything else, which then runs in a judge as written."""
+    try:
+        module = ast.parse(test)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    check = None
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "check" and check is None:
+            check = node
+        elif not (_is_docstring(node) or (isinstance(node, ast.Assign) and _is_literal(node.value)
+                                          and all(isinstance(t, ast.Name) for t in node.targets))):
+            return None
+    if check is None or check.decorator_list or check.returns is not None or not _one_plain_parameter(check.args):
+        return None
+    name, lines, cases = check.args.args[0].arg, test.splitlines(), []
+    for node in check.body:
+        if _is_docstring(node):
+            continue
+        if not isinstance(node, ast.Assert):
+            return None
+        message = None
+        if node.msg is not None:
+            if not (isinstance(node.msg, ast.Constant) and isinstance(node.msg.value, str)):
+                return None
+            message = node.msg.value
+        if isinstance(node.test, ast.Constant) and node.test.value is True:
+            continue  # HumanEval's "assert True, 'This prints if this assert fails'"
+        case = _literal_case(node.test, name)
+        if case is None:
+            return None
+        cases.append(LiteralAssert(tuple(case.args), case.kwargs, case.expected, node.lineno,
+                                   lines[node.lineno - 1].strip() if node.lineno <= len(lines) else "", message))
+    return tuple(cases) or None
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def _is_literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _one_plain_parameter(args: ast.arguments) -> bool:
+    return (len(args.args) == 1 and not args.posonlyargs and not args.kwonlyargs and args.vararg is None
+            and args.kwarg is None and not args.defaults)
+
+
+def _failure(case: LiteralAssert, outputs: dict[str, Any]) -> str:
+    """The detail a judge gives for the same failure (roles.run_check and roles.Relay)."""
+    if "raise" not in outputs:
+        message = f" ({case.message[:200]})" if case.message else ""
+        return f"assertion failed at test line {case.line}: {case.text}{message}"[:400]
+    try:
+        name, message = (list(outputs["raise"]) + ["", ""])[:2]
+        kind = getattr(builtins, str(name), None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            exc: BaseException = kind(str(message))  # the same builtin type, as the relay raises it
+        else:
+            exc = CandidateError(f"{name}: {message}")
+    except Exception as err:  # what the relay itself would have raised in the judge's test
+        return f"the test raised {_describe(err)}"
+    return f"the candidate raised {_describe(exc)}"
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception that is not a builtin one (as roles.CandidateError)."""
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:300]}".rstrip(": ")
 
 
 def run_io(sandbox: Sandbox, program: str, entry_point: str, cases: list[IoCase], limits: Limits = Limits(),
@@ -149,9 +271,15 @@ def _as_case(statement: str, entry_point: str) -> IoCase | None:
         (node,) = ast.parse(statement.strip()).body
     except (SyntaxError, ValueError):
         return None
-    if not isinstance(node, ast.Assert) or not isinstance(node.test, ast.Compare):
+    if not isinstance(node, ast.Assert):
         return None
-    cmp = node.test
+    return _literal_case(node.test, entry_point)
+
+
+def _literal_case(test: ast.expr, entry_point: str) -> IoCase | None:
+    if not isinstance(test, ast.Compare):
+        return None
+    cmp = test
     if len(cmp.ops) != 1 or not isinstance(cmp.ops[0], ast.Eq):
         return None
     call = cmp.left

@@ -90,9 +90,24 @@ class Confiner:
             os._exit(code)
 
 
+class Expect:
+    """A test of literal calls and expected values (``kind: expect``), run by the zygote itself:
+    the same relay a judge would run, without forking a judge. The expected values stay here; the
+    candidate, forked from the forker, never had this process's memory."""
+
+    __slots__ = ("calls", "expected", "next", "ready", "out")
+
+    def __init__(self, req: dict[str, Any]) -> None:
+        self.calls = req["calls"]
+        self.expected = [wire.decode(value) for value in req["expected"]]
+        self.next = 0  # the call whose reply is awaited (once the candidate is ready)
+        self.ready = False
+        self.out = bytearray()  # frames not yet written to the candidate
+
+
 class Task:
     __slots__ = ("id", "started", "deadline", "slot", "judge", "result_fd", "buf", "result", "fate", "exited",
-                 "fate_due", "replied")
+                 "fate_due", "replied", "expect")
 
     def __init__(self, task_id: str, started: float, deadline: float, slot: int, judge: int, result_fd: int) -> None:
         self.id, self.started, self.deadline, self.slot = task_id, started, deadline, slot
@@ -103,6 +118,7 @@ class Task:
         self.exited = False  # the forker has reaped the candidate (or never forked it)
         self.fate_due = 0.0  # when a verdict waiting for the fate goes out without it
         self.replied = False
+        self.expect: Expect | None = None  # set when the zygote relays the calls itself (result_fd: its socket)
 
 
 class Zygote:
@@ -127,15 +143,18 @@ class Zygote:
             if dues:
                 due = max(0.0, min(dues) - time.monotonic())
                 timeout = due if timeout is None else min(timeout, due)
-            for key, _ in self.sel.select(timeout):
+            for key, events in self.sel.select(timeout):
                 if key.fd == 0:
                     if not self._read_requests():
                         return  # the worker closed our stdin: shut down
                 elif key.fd == self.forker.fileno():
                     if not self._read_forker():
                         return  # the forker is gone: the worker restarts the jail
-                else:
-                    self._read_result(self.judging[key.fd])
+                elif (task := self.judging.get(key.fd)) is not None:
+                    if task.expect is None:
+                        self._read_result(task)
+                    else:
+                        self._relay(task, events)
             self._reap()
             now = time.monotonic()
             for task in [t for t in self.judging.values() if t.deadline <= now]:
@@ -163,6 +182,9 @@ class Zygote:
             self._start(self.waiting.popleft(), self.free.pop())
 
     def _start(self, req: dict[str, Any], slot: int) -> None:
+        if req["kind"] == "expect":
+            self._start_expect(req, slot)
+            return
         limits, started = req["limits"], time.monotonic()
         try:
             c_sock, j_sock = socket.socketpair()
@@ -184,16 +206,135 @@ class Zygote:
         for fd in (j_fd, w):
             os.close(fd)
         task = Task(req["id"], started, started + float(limits["wall_s"]), slot, judge, r)
-        self.tasks[task.id] = task
-        try:
-            socket.send_fds(self.forker, [_packet({"fork": task.id, "slot": slot, "limits": limits})],
-                            [c_sock.fileno()])
-        except OSError as exc:
-            task.fate, task.exited = f"cannot pass the task to the forker: {exc}", True
-        c_sock.close()  # the forker has its own copy now; the judge sees the candidate hang up if it had none
+        self._fork_candidate(task, c_sock, limits)
         os.set_blocking(r, False)
         self.judging[r] = task
         self.sel.register(r, selectors.EVENT_READ, None)
+
+    def _fork_candidate(self, task: Task, c_sock: socket.socket, limits: dict[str, int]) -> None:
+        self.tasks[task.id] = task
+        try:
+            socket.send_fds(self.forker, [_packet({"fork": task.id, "slot": task.slot, "limits": limits})],
+                            [c_sock.fileno()])
+        except OSError as exc:
+            task.fate, task.exited = f"cannot pass the task to the forker: {exc}", True
+        c_sock.close()  # the forker has its own copy now; the other end sees the candidate hang up if it had none
+
+    def _start_expect(self, req: dict[str, Any], slot: int) -> None:
+        limits, started = req["limits"], time.monotonic()
+        try:
+            expect = Expect(req)
+            c_sock, z_sock = socket.socketpair()
+        except (OSError, wire.WireError, RecursionError) as exc:
+            self.free.append(slot)
+            self._reply(req["id"], "sandbox", f"sandbox_failure: cannot prepare the task: {exc}", started)
+            return
+        z_sock.setblocking(False)
+        fd = z_sock.detach()
+        task = Task(req["id"], started, started + float(limits["wall_s"]), slot, 0, fd)
+        task.expect = expect
+        self._fork_candidate(task, c_sock, limits)
+        self.judging[fd] = task
+        self.sel.register(fd, selectors.EVENT_READ, None)
+        self._send(task, {"program": req["program"], "entry_point": req["entry_point"]})
+
+    # --- the relay of an expect task: roles.Relay and roles.run_check's verdicts, without a judge ---
+
+    def _send(self, task: Task, message: dict[str, Any]) -> None:
+        assert task.expect is not None
+        task.expect.out += wire.pack(message)
+        self._flush(task)
+
+    def _flush(self, task: Task) -> None:
+        assert task.expect is not None
+        out = task.expect.out
+        try:
+            while out:
+                del out[:os.write(task.result_fd, out)]
+        except BlockingIOError:
+            pass
+        except OSError:
+            out.clear()  # the candidate is gone; reading says so
+        if task.result_fd in self.judging:
+            self.sel.modify(task.result_fd, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0), None)
+
+    def _relay(self, task: Task, events: int) -> None:
+        if events & selectors.EVENT_WRITE:
+            self._flush(task)
+        if not events & selectors.EVENT_READ:
+            return
+        try:
+            chunk = os.read(task.result_fd, 1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._judged(task, {"status": "error", "detail": "candidate_died"})
+            return
+        task.buf += chunk
+        while task.result_fd in self.judging and len(task.buf) >= wire.HEADER.size:
+            (size,) = wire.HEADER.unpack_from(task.buf)
+            if size > wire.MAX_FRAME:
+                self._broken(task, wire.WireError(f"frame of {size} bytes is over the {wire.MAX_FRAME}-byte cap"))
+                return
+            if len(task.buf) < wire.HEADER.size + size:
+                return
+            body = bytes(task.buf[wire.HEADER.size:wire.HEADER.size + size])
+            del task.buf[:wire.HEADER.size + size]
+            try:
+                message = wire.unpack(body)
+            except wire.WireError as exc:
+                self._broken(task, exc)
+                return
+            self._answer(task, message)
+
+    def _broken(self, task: Task, exc: Exception) -> None:
+        assert task.expect is not None
+        if task.expect.ready:  # a relay call whose reply cannot be read: the candidate is taken for gone
+            self._judged(task, {"status": "error", "detail": "candidate_died"})
+        else:
+            self._judged(task, {"status": "error", "detail": f"the candidate broke the protocol: {exc}"})
+
+    def _answer(self, task: Task, message: Any) -> None:
+        expect = task.expect
+        assert expect is not None
+        if not expect.ready:  # roles.handshake
+            if isinstance(message, dict) and message.get("ready") is True:
+                expect.ready = True
+                self._call_next(task)
+            elif isinstance(message, dict) and isinstance(message.get("error"), str):
+                self._judged(task, {"status": "error", "detail": message["error"][:500]})
+            else:
+                self._judged(task, {"status": "error", "detail": "the candidate broke the protocol"})
+            return
+        at = expect.next
+        if not isinstance(message, dict) or not ({"ok", "raise"} & message.keys()):
+            self._judged(task, {"status": "error", "detail": "candidate_died"})
+            return
+        if "ok" not in message:
+            self._judged(task, {"status": "failed", "detail": "the candidate raised",
+                                "outputs": {"at": at, "raise": message["raise"]}})
+            return
+        try:
+            equal = bool(wire.decode(message["ok"]) == expect.expected[at])
+        except Exception as exc:  # what the judge's test would have raised: a value that cannot be rebuilt
+            self._judged(task, {"status": "failed", "detail": f"the test raised {roles._describe(exc)}"})
+            return
+        if not equal:
+            self._judged(task, {"status": "failed", "detail": "assertion failed", "outputs": {"at": at}})
+            return
+        expect.next += 1
+        self._call_next(task)
+
+    def _call_next(self, task: Task) -> None:
+        expect = task.expect
+        assert expect is not None
+        if expect.next >= len(expect.calls):
+            self._judged(task, {"status": "passed", "detail": f"{expect.next} call(s)"})
+            return
+        call = expect.calls[expect.next]
+        self._send(task, {"args": call["args"], "kwargs": call["kwargs"]})
 
     def _read_forker(self) -> bool:
         try:
@@ -236,8 +377,9 @@ class Zygote:
         self.sel.unregister(task.result_fd)
         os.close(task.result_fd)
         del self.judging[task.result_fd]
-        _kill(task.judge)
-        self.dying.add(task.judge)
+        if task.judge:  # an expect task has none (and killpg(0) would be our own group)
+            _kill(task.judge)
+            self.dying.add(task.judge)
         task.result = result
         if not task.exited:
             try:
