@@ -114,6 +114,7 @@ def through_pipeline(bootstrap: str, prompts: list[dict], warmup: list[dict],
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         started = time.perf_counter()
         pending = set(publish(producer, names.prompts, serde, iter(prompts)))
+        print(f"published {len(prompts)} prompts in {time.perf_counter() - started:.2f} s", flush=True)
         deadline = time.monotonic() + 900
         while pending and time.monotonic() < deadline:
             watcher.poll(pending)
