@@ -177,7 +177,7 @@ class HeldoutCorpus:
                 continue
             if pool and roll < self.heavy_share + self.negative_share:
                 text, _ = rng.choice(pool)
-                kind = rng.choice(("swap", "swap-half", "mix"))
+                kind = rng.choice(self._negative_kinds(text))
                 yield self._negative(text, kind), i, Planted(kind)
                 continue
             text = next(fresh, None)
@@ -188,6 +188,9 @@ class HeldoutCorpus:
 
     def _heavy(self, text: str) -> tuple[str, Planted]:
         return heavy_edit(self.rng, text.split(" "), lambda: self.rng.choice(self.words))
+
+    def _negative_kinds(self, text: str) -> tuple[str, ...]:
+        return ("swap", "swap-half", "mix")
 
     def _negative(self, text: str, kind: str) -> str:
         rng = self.rng

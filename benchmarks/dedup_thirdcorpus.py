@@ -33,7 +33,6 @@ import re
 import subprocess
 import tempfile
 
-from dedup_corpus import Planted
 from dedup_heldout import _EDGES, HeldoutCorpus, _content
 
 _PROSE = re.compile(r"[A-Za-z0-9 ,.;:'\"()!?/-]+")
@@ -99,29 +98,11 @@ class ThirdCorpus(HeldoutCorpus):
         self.words = running
         self.content = sorted({w.strip(_EDGES) for w in running if _content(w)})
 
-    def labelled(self, n: int):
-        rng = self.rng
-        fresh = iter(self.paragraphs)
-        self._fillers = iter(self.fillers)
-        pool: list[tuple[str, int]] = []
-        for i in range(n):
-            roll = rng.random()
-            if pool and roll < self.heavy_share:
-                text, group = rng.choice(pool)
-                edited, planted = self._heavy(text)
-                yield edited, group, planted
-                continue
-            if pool and roll < self.heavy_share + self.negative_share:
-                text, _ = rng.choice(pool)
-                kinds = ("swap", "swap-half", "mix") + (("key", "key") if len(text.split()) < SHORT else ())
-                kind = rng.choice(kinds)
-                yield (self._key(text) if kind == "key" else self._negative(text, kind)), i, Planted(kind)
-                continue
-            text = next(fresh, None)
-            if text is None:
-                raise ValueError(f"only {len(self.paragraphs):,} paragraphs for originals: ask for fewer records")
-            pool.append((text, i))
-            yield text, i, Planted("original")
+    def _negative_kinds(self, text: str) -> tuple[str, ...]:
+        return ("swap", "swap-half", "mix") + (("key", "key") if len(text.split()) < SHORT else ())
+
+    def _negative(self, text: str, kind: str) -> str:
+        return self._key(text) if kind == "key" else super()._negative(text, kind)
 
     def _key(self, text: str) -> str:
         """One or two of the longest content words replaced by other content words, everywhere."""
