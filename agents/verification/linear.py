@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|(x)|([-+*/()]))")
+_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|x|[-+*/()])")
+_NUMBER_START = frozenset("0123456789")
+_STARTS_FACTOR = _NUMBER_START | {"x", "("}
 
 
 class NotLinear(ValueError):
@@ -18,15 +20,20 @@ class NotLinear(ValueError):
 
 
 Linear = tuple[Fraction, Fraction]  # coef * x + const
+# While parsing, a coefficient is an int until a division or a decimal makes it a Fraction:
+# Python's ints add and multiply exactly and far faster than Fractions, which normalise by gcd
+# at every step. The result is always a pair of Fractions.
+_Num = int | Fraction
 
 
 def _tokens(text: str) -> list[str]:
     out, pos, text = [], 0, text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
+    match, end = _TOKEN.match, len(text)
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
             raise NotLinear(f"unexpected character at {pos}: {text[pos:pos + 10]!r}")
-        out.append(m.group(m.lastindex))
+        out.append(m.group(1))
         pos = m.end()
     return out
 
@@ -39,67 +46,68 @@ class _Parser:
         return self.toks[self.i] if self.i < len(self.toks) else None
 
     def take(self) -> str:
-        tok = self.peek()
-        if tok is None:
+        if self.i >= len(self.toks):
             raise NotLinear("unexpected end of expression")
         self.i += 1
-        return tok
+        return self.toks[self.i - 1]
 
-    def expr(self) -> Linear:
+    def expr(self) -> tuple[_Num, _Num]:
         a, b = self.term()
-        while self.peek() in ("+", "-"):
-            sign = 1 if self.take() == "+" else -1
+        while (tok := self.peek()) == "+" or tok == "-":
+            self.i += 1
             c, d = self.term()
-            a, b = a + sign * c, b + sign * d
+            a, b = (a + c, b + d) if tok == "+" else (a - c, b - d)
         return a, b
 
-    def term(self) -> Linear:
+    def term(self) -> tuple[_Num, _Num]:
         left = self.factor()
         while True:
             tok = self.peek()
-            if tok in ("*", "/"):
-                self.take()
+            if tok == "*" or tok == "/":
+                self.i += 1
                 right = self.factor()
                 left = _mul(left, right) if tok == "*" else _div(left, right)
-            elif tok == "x" or tok == "(" or (tok is not None and tok[0].isdigit()):
+            elif tok is not None and tok[0] in _STARTS_FACTOR:
                 left = _mul(left, self.factor())  # implicit multiplication: 3x, 2(x + 1)
             else:
                 return left
 
-    def factor(self) -> Linear:
+    def factor(self) -> tuple[_Num, _Num]:
         tok = self.take()
-        if tok in ("+", "-"):
+        if tok == "+" or tok == "-":
             a, b = self.factor()
             return (a, b) if tok == "+" else (-a, -b)
         if tok == "x":
-            return Fraction(1), Fraction(0)
+            return 1, 0
         if tok == "(":
             inner = self.expr()
             if self.take() != ")":
                 raise NotLinear("unbalanced parenthesis")
             return inner
-        if tok[0].isdigit():
-            return Fraction(0), Fraction(tok)
+        if tok[0] in _NUMBER_START:
+            return 0, (Fraction(tok) if "." in tok else int(tok))
         raise NotLinear(f"unexpected token {tok!r}")
 
 
-def _mul(p: Linear, q: Linear) -> Linear:
+def _mul(p: tuple[_Num, _Num], q: tuple[_Num, _Num]) -> tuple[_Num, _Num]:
     if p[0] and q[0]:
         raise NotLinear("product of two terms in x")
     return p[0] * q[1] + q[0] * p[1], p[1] * q[1]
 
 
-def _div(p: Linear, q: Linear) -> Linear:
+def _div(p: tuple[_Num, _Num], q: tuple[_Num, _Num]) -> tuple[_Num, _Num]:
     if q[0]:
         raise NotLinear("division by a term in x")
-    if q[1] == 0:
+    d = q[1]
+    if d == 0:
         raise NotLinear("division by zero")
-    return p[0] / q[1], p[1] / q[1]
+    return (p[0] / d if type(p[0]) is Fraction or type(d) is Fraction else Fraction(p[0], d),
+            p[1] / d if type(p[1]) is Fraction or type(d) is Fraction else Fraction(p[1], d))
 
 
 def parse_linear(text: str) -> Linear:
     parser = _Parser(_tokens(text))
-    result = parser.expr()
-    if parser.peek() is not None:
+    a, b = parser.expr()
+    if parser.i < len(parser.toks):
         raise NotLinear(f"trailing input at token {parser.peek()!r}")
-    return result
+    return Fraction(a), Fraction(b)

@@ -105,3 +105,51 @@ def test_fast_parser_agrees_with_sympy_on_random_expressions():
         expr = sympy.nsimplify(sympy.sympify(text.replace("x", "_x_").replace("_x_", "x"), locals={"x": x}))
         poly = sympy.Poly(expr, x)
         assert parse_linear(text) == (Fraction(str(poly.coeff_monomial(x))), Fraction(str(poly.coeff_monomial(1))))
+
+
+def _random_linear(rng: random.Random, depth: int = 0) -> tuple[str, tuple[Fraction, Fraction]]:
+    """A random expression in the fast parser's syntax and its (coefficient, constant), built
+    together: integers, decimals, x, unary signs, parentheses, + - * / and implicit products."""
+    roll = rng.random()
+    if depth > 3 or roll < 0.3:
+        kind = rng.randrange(4)
+        if kind == 0:
+            n = rng.randint(0, 10**rng.randint(1, 13))
+            return str(n), (Fraction(0), Fraction(n))
+        if kind == 1:
+            text = f"{rng.randint(0, 99)}.{rng.randint(0, 999)}"
+            return text, (Fraction(0), Fraction(text))
+        if kind == 2:
+            return "x", (Fraction(1), Fraction(0))
+        n = rng.randint(1, 50)
+        return f"{n}x", (Fraction(n), Fraction(0))
+    if roll < 0.45:
+        text, value = _random_linear(rng, depth + 1)
+        return f"({text})", value
+    if roll < 0.55:
+        text, (a, b) = _random_linear(rng, depth + 1)
+        return f"-({text})", (-a, -b)
+    (lt, (a, b)), (rt, (c, d)) = _random_linear(rng, depth + 1), _random_linear(rng, depth + 1)
+    op = rng.choice("+-*/")
+    if op == "+":
+        return f"{lt} + {rt}", (a + c, b + d)
+    if op == "-":
+        return f"{lt} - ({rt})", (a - c, b - d)
+    if op == "*":
+        if a and c:
+            return f"{lt} + {rt}", (a + c, b + d)
+        return f"({lt})*({rt})", (a * d + c * b, b * d)
+    if c or not d:
+        return f"{lt} - ({rt})", (a - c, b - d)
+    return f"({lt}) / ({rt})", (a / d, b / d)
+
+
+def test_fast_parser_gives_exact_fractions_on_random_expressions():
+    """Big integers, decimals, nesting, division: exact, and always a pair of Fractions (the
+    parser computes in ints while it can)."""
+    rng = random.Random(3)
+    for _ in range(3000):
+        text, expected = _random_linear(rng)
+        got = parse_linear(text)
+        assert got == expected, text
+        assert type(got[0]) is Fraction and type(got[1]) is Fraction
