@@ -119,7 +119,7 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             out.count(lambda: m.dedup_index.set(len(index)))
         if admitted.record is not None:  # the accepted record is the prompt's ACCEPTED outcome: no message of its own
             await out.send("accepted-records", admitted.record["record_id"], "AcceptedRecord", admitted.record)
-        else:
+        elif admitted.outcome is not None:  # a duplicate
             await out.send("outcomes", gen["prompt_id"], "Outcome", admitted.outcome)
         if isinstance(decision, Duplicate):
             out.count(lambda: m.dedup_hits.labels(decision.kind).inc())

@@ -317,7 +317,9 @@ class Admitted:
     decision: Decision
     record: AcceptedRecord | None  # for accepted-records (None: a duplicate)
     entry: DedupEntry | None  # for the dedup-index changelog (a record kept for the first time)
-    outcome: Outcome  # ACCEPTED or DUPLICATE
+    # DUPLICATE; None when kept (or kept before: a redelivery), since the accepted record is the
+    # prompt's ACCEPTED outcome and no outcome message is sent for it
+    outcome: Outcome | None = None
 
     @property
     def kind(self) -> str:
@@ -369,5 +371,4 @@ def admit(verdict: Verdict, index: DedupIndex, route: Route, thresholds: tuple[f
         return Admitted(decision, None, changelog,
                         outcome(pid, "DUPLICATE", STAGE, now_ms, reason=decision.reason, record_id=decision.of_record,
                                 task=task))
-    return Admitted(decision, accepted_record(verdict, decision.record_id, now_ms), changelog,
-                    outcome(pid, "ACCEPTED", STAGE, now_ms, record_id=decision.record_id, task=task))
+    return Admitted(decision, accepted_record(verdict, decision.record_id, now_ms), changelog)
