@@ -128,3 +128,14 @@ def test_frames_are_what_json_dumps_and_loads_make_of_them() -> None:
     assert repr(wire.unpack(body)) == repr(json.loads(body))
     with pytest.raises(wire.WireError, match="cannot send"):
         wire.pack({"x": object()})
+
+
+def test_whole_frames_are_taken_from_a_buffer_and_a_partial_one_stays() -> None:
+    first, second = wire.pack({"a": 1}), wire.pack([2, 3])
+    buf = bytearray(first + second[:5])
+    assert [wire.unpack(b) for b in wire.take_frames(buf)] == [{"a": 1}]
+    assert bytes(buf) == second[:5]
+    buf += second[5:]
+    assert [wire.unpack(b) for b in wire.take_frames(buf)] == [[2, 3]] and not buf
+    with pytest.raises(wire.WireError, match="over the 10-byte cap"):
+        wire.take_frames(bytearray(wire.HEADER.pack(11) + b"x" * 11), cap=10)

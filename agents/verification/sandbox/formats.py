@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import ast
-import builtins
 import math
 import time
 from dataclasses import dataclass, field
@@ -63,29 +62,20 @@ def run_humaneval(sandbox: Sandbox, prompt: str, completion: str, test: str, ent
     first that fails, and the verdict reads as the judge's would have.
     """
     plan = _relay_plan(test)
-    if plan is None:
-        request = {"kind": "check", "program": prompt + completion, "prompt": prompt, "test": test,
-                   "entry_point": entry_point}
-        return _final(_run(sandbox, request, limits))
-    cases, calls, expected = plan
-    request = {"kind": "expect", "program": prompt + completion, "entry_point": entry_point, "calls": calls,
-               "expected": expected}
-    result = _run(sandbox, request, limits)
-    if result.status == "failed" and isinstance(result.outputs, dict) and type(result.outputs.get("at")) is int:
-        case = cases[result.outputs["at"]] if 0 <= result.outputs["at"] < len(cases) else None
-        if case is not None:
-            return RunResult("failed", _failure(case, result.outputs), result.duration_ms)
-    return _final(result)
+    request = {"kind": "check", "prompt": prompt, "test": test} if plan is None else {"kind": "expect", **plan}
+    return _final(_run(sandbox, dict(request, program=prompt + completion, entry_point=entry_point), limits))
 
 
 @lru_cache(maxsize=1024)  # a test is run against every sample of its problem
-def _relay_plan(test: str) -> tuple[tuple[LiteralAssert, ...], list[Any], list[Any]] | None:
-    """The literal asserts of a test and their calls and expected values, encoded once."""
+def _relay_plan(test: str) -> dict[str, list[Any]] | None:
+    """A test's literal asserts as the zygote relays them: the calls and expected values, encoded
+    once, and where each assert is (for the verdict's wording, roles.assertion_failed)."""
     cases = literal_check(test)
     if cases is None:
         return None
-    return (cases, [{"args": wire.encode(list(c.args)), "kwargs": wire.encode(dict(c.kwargs))} for c in cases],
-            [wire.encode(c.expected) for c in cases])
+    return {"calls": [{"args": wire.encode(list(c.args)), "kwargs": wire.encode(dict(c.kwargs))} for c in cases],
+            "expected": [wire.encode(c.expected) for c in cases],
+            "where": [[c.line, c.text, c.message or ""] for c in cases]}
 
 
 @dataclass(frozen=True)
@@ -153,31 +143,6 @@ def _is_literal(node: ast.expr) -> bool:
 def _one_plain_parameter(args: ast.arguments) -> bool:
     return (len(args.args) == 1 and not args.posonlyargs and not args.kwonlyargs and args.vararg is None
             and args.kwarg is None and not args.defaults)
-
-
-def _failure(case: LiteralAssert, outputs: dict[str, Any]) -> str:
-    """The detail a judge gives for the same failure (roles.run_check and roles.Relay)."""
-    if "raise" not in outputs:
-        message = f" ({case.message[:200]})" if case.message else ""
-        return f"assertion failed at test line {case.line}: {case.text}{message}"[:400]
-    try:
-        name, message = (list(outputs["raise"]) + ["", ""])[:2]
-        kind = getattr(builtins, str(name), None)
-        if isinstance(kind, type) and issubclass(kind, Exception):
-            exc: BaseException = kind(str(message))  # the same builtin type, as the relay raises it
-        else:
-            exc = CandidateError(f"{name}: {message}")
-    except Exception as err:  # what the relay itself would have raised in the judge's test
-        return f"the test raised {_describe(err)}"
-    return f"the candidate raised {_describe(exc)}"
-
-
-class CandidateError(Exception):
-    """The candidate raised an exception that is not a builtin one (as roles.CandidateError)."""
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc)[:300]}".rstrip(": ")
 
 
 def run_io(sandbox: Sandbox, program: str, entry_point: str, cases: list[IoCase], limits: Limits = Limits(),

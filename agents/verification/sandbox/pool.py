@@ -54,7 +54,7 @@ class TaskResult:
     status: str  # passed | failed | timeout | error | done (calls) | refused | sandbox
     detail: str
     duration_ms: float
-    outputs: list[Any] | dict[str, Any] | None = None  # calls: the replies; expect: where it failed
+    outputs: list[Any] | None = None
 
 
 @lru_cache(maxsize=1)

@@ -37,7 +37,7 @@ def run_candidate(sock: int) -> None:
     try:
         exec(compile(program, "<candidate>", "exec"), ns)
     except BaseException as exc:  # anything the program raises while loading is its failure
-        wire.send(sock, {"error": f"the program raised {_describe(exc)} while loading"})
+        wire.send(sock, {"error": f"the program raised {describe(exc)} while loading"})
         return
     fn = ns.get(entry_point)
     if not callable(fn):
@@ -58,7 +58,7 @@ def run_candidate(sock: int) -> None:
         wire.send(sock, reply)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}".rstrip(": ")
 
 
@@ -94,13 +94,19 @@ class Relay:
             raise CandidateGone("the candidate process stopped answering")
         if "ok" in reply:
             return wire.decode(reply["ok"])
-        name, message = (list(reply["raise"]) + ["", ""])[:2]
-        kind = getattr(builtins, str(name), None)
-        if isinstance(kind, type) and issubclass(kind, Exception):
-            self.raised = kind(str(message))  # the same builtin type, so a test that expects it can catch it
-        else:
-            self.raised = CandidateError(f"{name}: {message}")
+        self.raised = rebuilt(reply["raise"])
         raise self.raised
+
+
+def rebuilt(raised: Any) -> Exception:
+    """The exception a candidate's ``{"raise": [name, message]}`` reply stands for: the same
+    builtin type, so a test that expects it can catch it, else a CandidateError. Building it can
+    itself raise (a builtin that takes more than a message), as it would in the test."""
+    name, message = (list(raised) + ["", ""])[:2]
+    kind = getattr(builtins, str(name), None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        return kind(str(message))
+    return CandidateError(f"{name}: {message}")
 
 
 def offer(sock: int, program: str, entry_point: str) -> None:
@@ -181,10 +187,10 @@ def run_check(sock: int, prompt: str, test: str, entry_point: str) -> dict[str, 
         if relay.gone:
             return {"status": "error", "detail": "candidate_died"}
         if exc is relay.raised:
-            return {"status": "failed", "detail": f"the candidate raised {_describe(exc)}"}
+            return {"status": "failed", "detail": f"the candidate raised {describe(exc)}"}
         if isinstance(exc, AssertionError):
             return {"status": "failed", "detail": _assertion(exc, test)}
-        return {"status": "failed", "detail": f"the test raised {_describe(exc)}"}
+        return {"status": "failed", "detail": f"the test raised {describe(exc)}"}
     if relay.gone:
         return {"status": "error", "detail": "candidate_died"}
     return {"status": "passed", "detail": f"{relay.calls} call(s)"}
@@ -197,10 +203,13 @@ def _assertion(exc: AssertionError, test: str) -> str:
             line = tb.tb_lineno
         tb = tb.tb_next
     lines = test.splitlines()
-    text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    return assertion_failed(line, lines[line - 1].strip() if 0 < line <= len(lines) else "", str(exc))
+
+
+def assertion_failed(line: int, text: str, message: str) -> str:
+    """The verdict of a failed assertion at ``line`` of the test (0: not known)."""
     where = f"test line {line}: {text}" if line else "the test"
-    message = f" ({str(exc)[:200]})" if str(exc) else ""
-    return f"assertion failed at {where}{message}"[:400]
+    return f"assertion failed at {where}{f' ({message[:200]})' if message else ''}"[:400]
 
 
 def run_calls(sock: int, calls: list[Any]) -> dict[str, Any]:

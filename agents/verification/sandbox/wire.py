@@ -69,6 +69,21 @@ def unpack(body: bytes) -> Any:
     return value
 
 
+def take_frames(buf: bytearray, cap: int = MAX_FRAME) -> list[bytes]:
+    """The bodies of the whole frames at the start of ``buf``, removed from it (a partial frame
+    stays); WireError for a frame announced over ``cap``."""
+    bodies = []
+    while len(buf) >= HEADER.size:
+        (size,) = HEADER.unpack_from(buf)
+        if size > cap:
+            raise WireError(f"frame of {size} bytes is over the {cap}-byte cap")
+        if len(buf) < HEADER.size + size:
+            break
+        bodies.append(bytes(buf[HEADER.size:HEADER.size + size]))
+        del buf[:HEADER.size + size]
+    return bodies
+
+
 def send(fd: int, message: Any) -> None:
     data = memoryview(pack(message))
     while data:

@@ -95,11 +95,12 @@ class Expect:
     the same relay a judge would run, without forking a judge. The expected values stay here; the
     candidate, forked from the forker, never had this process's memory."""
 
-    __slots__ = ("calls", "expected", "next", "ready", "out")
+    __slots__ = ("calls", "expected", "where", "next", "ready", "out")
 
     def __init__(self, req: dict[str, Any]) -> None:
         self.calls = req["calls"]
         self.expected = [wire.decode(value) for value in req["expected"]]
+        self.where = req["where"]  # per call: [test line, its text, the assert's message], for the verdict
         self.next = 0  # the call whose reply is awaited (once the candidate is ready)
         self.ready = False
         self.out = bytearray()  # frames not yet written to the candidate
@@ -167,13 +168,7 @@ class Zygote:
         if not chunk:
             return False
         self.inbox += chunk
-        while len(self.inbox) >= wire.HEADER.size:
-            (size,) = wire.HEADER.unpack_from(self.inbox)
-            if len(self.inbox) < wire.HEADER.size + size:
-                break
-            body = bytes(self.inbox[wire.HEADER.size:wire.HEADER.size + size])
-            del self.inbox[:wire.HEADER.size + size]
-            self.waiting.append(wire.unpack(body))
+        self.waiting.extend(wire.unpack(body) for body in wire.take_frames(self.inbox))
         self._start_waiting()
         return True
 
@@ -273,15 +268,14 @@ class Zygote:
             self._judged(task, {"status": "error", "detail": "candidate_died"})
             return
         task.buf += chunk
-        while task.result_fd in self.judging and len(task.buf) >= wire.HEADER.size:
-            (size,) = wire.HEADER.unpack_from(task.buf)
-            if size > wire.MAX_FRAME:
-                self._broken(task, wire.WireError(f"frame of {size} bytes is over the {wire.MAX_FRAME}-byte cap"))
-                return
-            if len(task.buf) < wire.HEADER.size + size:
-                return
-            body = bytes(task.buf[wire.HEADER.size:wire.HEADER.size + size])
-            del task.buf[:wire.HEADER.size + size]
+        try:
+            bodies = wire.take_frames(task.buf)
+        except wire.WireError as exc:
+            self._broken(task, exc)
+            return
+        for body in bodies:
+            if task.result_fd not in self.judging:
+                return  # judged on an earlier frame; the rest is not read
             try:
                 message = wire.unpack(body)
             except wire.WireError as exc:
@@ -312,17 +306,17 @@ class Zygote:
         if not isinstance(message, dict) or not ({"ok", "raise"} & message.keys()):
             self._judged(task, {"status": "error", "detail": "candidate_died"})
             return
-        if "ok" not in message:
-            self._judged(task, {"status": "failed", "detail": "the candidate raised",
-                                "outputs": {"at": at, "raise": message["raise"]}})
-            return
-        try:
+        try:  # what the judge's test would have raised: a value or an exception that cannot be rebuilt
+            if "ok" not in message:
+                raised = roles.rebuilt(message["raise"])
+                self._judged(task, {"status": "failed", "detail": f"the candidate raised {roles.describe(raised)}"})
+                return
             equal = bool(wire.decode(message["ok"]) == expect.expected[at])
-        except Exception as exc:  # what the judge's test would have raised: a value that cannot be rebuilt
-            self._judged(task, {"status": "failed", "detail": f"the test raised {roles._describe(exc)}"})
+        except Exception as exc:
+            self._judged(task, {"status": "failed", "detail": f"the test raised {roles.describe(exc)}"})
             return
         if not equal:
-            self._judged(task, {"status": "failed", "detail": "assertion failed", "outputs": {"at": at}})
+            self._judged(task, {"status": "failed", "detail": roles.assertion_failed(*expect.where[at])})
             return
         expect.next += 1
         self._call_next(task)
