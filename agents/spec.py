@@ -303,8 +303,12 @@ class Spec(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
+    def generates_with_model(self) -> bool:
+        return any(t.effective_solver == "model" for t in self.tasks)
+
+    @property
     def needs_model(self) -> bool:
-        return any(t.effective_solver == "model" for t in self.tasks) or self.needs_judge
+        return self.generates_with_model or self.needs_judge
 
     def weights_for(self, task: TaskSpec, judge_by_default: float = 0.0) -> dict[str, float]:
         """The quality gate's weights for a task: family defaults, then the spec's, then the task's.

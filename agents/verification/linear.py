@@ -99,11 +99,9 @@ def _mul(p: tuple[_Num, _Num], q: tuple[_Num, _Num]) -> tuple[_Num, _Num]:
 def _div(p: tuple[_Num, _Num], q: tuple[_Num, _Num]) -> tuple[_Num, _Num]:
     if q[0]:
         raise NotLinear("division by a term in x")
-    d = q[1]
-    if d == 0:
+    if q[1] == 0:
         raise NotLinear("division by zero")
-    return (p[0] / d if type(p[0]) is Fraction or type(d) is Fraction else Fraction(p[0], d),
-            p[1] / d if type(p[1]) is Fraction or type(d) is Fraction else Fraction(p[1], d))
+    return Fraction(p[0], q[1]), Fraction(p[1], q[1])  # exact whether each is an int or a Fraction
 
 
 def parse_linear(text: str) -> Linear:

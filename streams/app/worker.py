@@ -81,8 +81,7 @@ def run_worker(settings: Settings, stages: list[str], spec_paths: list[Path]) ->
                 model_client=client,
                 # prompts wait on the model server, so many at once; when no task asks it (procedural
                 # tasks) a batch is handled in sequence, with no task and semaphore per prompt
-                generation_concurrency=llm.max_concurrency if any(
-                    t.effective_solver == "model" for s in specs for t in s.tasks) else 1,
+                generation_concurrency=llm.max_concurrency if any(s.generates_with_model for s in specs) else 1,
                 sandbox=make_sandbox(sandbox_settings) if "verification" in stages else None, embeddings=embeddings,
                 verification_concurrency=sandbox_settings.concurrency)
     if {"verification", "dedup"} & set(stages):
