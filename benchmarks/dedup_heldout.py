@@ -134,7 +134,7 @@ class HeldoutCorpus:
             raise ValueError("the shares must be >= 0 and add up to less than 1")
         self.rng = random.Random(seed)
         self.heavy_share, self.negative_share = heavy_share, negative_share
-        paras = paragraphs(root)
+        paras = self._paragraphs(root)
         self.rng.shuffle(paras)
         distinct = self._distinct(paras)
         self.paragraphs = [p for i, p in enumerate(distinct) if i % 5]  # the stream's originals
@@ -142,6 +142,10 @@ class HeldoutCorpus:
         running = [w for p in distinct for w in p.split()]
         self.words = running  # replacement words, drawn as they occur (frequent words often)
         self.content = sorted({w.strip(_EDGES) for w in running if _content(w)})
+
+    @staticmethod
+    def _paragraphs(root: str | None) -> list[str]:
+        return paragraphs(root)
 
     @staticmethod
     def _distinct(paras: list[str]) -> list[str]:

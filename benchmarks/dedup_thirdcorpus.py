@@ -28,7 +28,6 @@ import glob
 import hashlib
 import json
 import os
-import random
 import re
 import subprocess
 import tempfile
@@ -83,20 +82,9 @@ def man_paragraphs(root: str = "/usr/share/man") -> list[str]:
 class ThirdCorpus(HeldoutCorpus):
     """``labelled(n)``: originals, heavy-edit copies and hard negatives of man-page paragraphs."""
 
-    def __init__(self, seed: int = 7, heavy_share: float = 0.30, negative_share: float = 0.15,
-                 root: str = "/usr/share/man") -> None:
-        if min(heavy_share, negative_share) < 0 or heavy_share + negative_share >= 1:
-            raise ValueError("the shares must be >= 0 and add up to less than 1")
-        self.rng = random.Random(seed)
-        self.heavy_share, self.negative_share = heavy_share, negative_share
-        paras = man_paragraphs(root)
-        self.rng.shuffle(paras)
-        distinct = self._distinct(paras)
-        self.paragraphs = [p for i, p in enumerate(distinct) if i % 5]
-        self.fillers = distinct[::5]
-        running = [w for p in distinct for w in p.split()]
-        self.words = running
-        self.content = sorted({w.strip(_EDGES) for w in running if _content(w)})
+    @staticmethod
+    def _paragraphs(root: str | None) -> list[str]:
+        return man_paragraphs(root or "/usr/share/man")
 
     def _negative_kinds(self, text: str) -> tuple[str, ...]:
         return ("swap", "swap-half", "mix") + (("key", "key") if len(text.split()) < SHORT else ())
