@@ -1,6 +1,7 @@
 """Verification agent.
 
-Consumes: generations (Generation)
+Consumes: generations (Generation); when one worker runs generation too, generation calls
+          ``verifier`` on each generation itself and only what that cannot verify comes this way
 Produces: verdicts (Verdict, accepted or rejected, with reasons; on the partition of the generation's dedup
           scope, see agents/dedup/store.py); outcomes (REJECTED); human-review (a
           sample of the verdicts, by the spec's review_fraction); preference-pairs (PreferencePair:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -26,6 +28,7 @@ import faust
 from synthstream.agents.deps import Deps
 from synthstream.agents.verification import core
 from synthstream.agents.verification.preferences import preference_pairs
+from synthstream.streams.runtime.records import Generation
 from synthstream.streams.runtime.shell import Sinks, Writer, raw_topic, run_batched_stage
 
 STAGE = core.STAGE
@@ -43,13 +46,19 @@ def concurrency_for(deps: Deps) -> int:
     return max(8 if judged else 1, deps.sandbox.parallel if jailed and deps.sandbox is not None else 1)
 
 
-def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
+Verify = Callable[[Generation, Writer], Awaitable[None]]
+
+
+def verifier(deps: Deps) -> Verify:
+    """What the stage does with one decoded generation: its verdict (on the partition of its
+    dedup scope), review sample, REJECTED outcome and preference pairs into ``sink``, and the
+    stage's counters. The agent below calls it, and so does generation when one worker runs
+    both stages (``SYNTHSTREAM_WORKER_FUSE``, streams/app/faust_app.py)."""
     m = deps.metrics
     if deps.sandbox is not None:
         m.sandbox_mode.labels(deps.sandbox.mode).set(1)  # bwrap, unsafe or refuse, from the start
 
-    async def handle(message: Any, sink: Writer) -> None:
-        _, gen = deps.serde.decode(message.value, "Generation")
+    async def verify(gen: Generation, sink: Writer) -> None:
         config = deps.dataset(gen["lineage"]["dataset"])
         judge = config.judged(gen["task"])
         extra = [await judge.judge(gen)] if judge is not None else []
@@ -89,6 +98,16 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             m.review_sampled.labels(gen["task"], kind).inc()
         m.quality.labels(gen["task"]).observe(decision.score)
         m.records.labels(STAGE, kind).inc()
+
+    return verify
+
+
+def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
+    verify = verifier(deps)
+
+    async def handle(message: Any, sink: Writer) -> None:
+        _, gen = deps.serde.decode(message.value, "Generation")
+        await verify(gen, sink)
 
     concurrency = concurrency_for(deps)
 

@@ -99,7 +99,22 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
     app.transport = _read_committed_transport(app)  # before any topic or agent asks for it
     sinks = Sinks(app, deps.names, deps.serde, deps.metrics, deps.clock)
     registrars = _registrars()
+    fused = fuses(worker, stages)
     for stage in stages:
-        registrars[stage](app, deps, sinks)
-    logger.info("faust app %s with stages %s on %s", app.conf.id, stages, kafka.bootstrap_servers)
+        if stage == "generation" and fused:
+            from synthstream.agents.verification import agent as verification
+
+            registrars[stage](app, deps, sinks, verify=verification.verifier(deps),
+                              verify_in_flight=verification.concurrency_for(deps))
+        else:
+            registrars[stage](app, deps, sinks)
+    logger.info("faust app %s with stages %s%s on %s", app.conf.id, stages,
+                " (generation verifies what it makes)" if fused else "", kafka.bootstrap_servers)
     return app
+
+
+def fuses(worker: WorkerSettings, stages: Iterable[str]) -> bool:
+    """Whether generation verifies its own generations: the worker runs both stages and
+    SYNTHSTREAM_WORKER_FUSE is on. The verification agent still runs, for the generations of
+    workers that only generate and for those generation could not verify."""
+    return worker.fuse and {"generation", "verification"} <= set(stages)

@@ -121,6 +121,10 @@ class WorkerSettings(BaseSettings):
                                "same record_id)")
     stage_batch: int = Field(500, ge=1, description="most records generation and verification handle and send "
                              "together (they take what has arrived, up to this); acked once all outputs are sent")
+    fuse: bool = Field(True, description="a worker that runs both generation and verification verifies each "
+                       "generation as soon as it is made and sends its verdict only (a verdict holds its whole "
+                       "generation): one Kafka hop less per record; the generations topic then carries only what "
+                       "workers without verification generate. false: every generation goes through that topic")
     dedup_batch: int = Field(500, ge=1, description="most verdicts dedup handles and commits in one transaction "
                              "(it takes what has arrived, up to this)")
     transaction_timeout_s: float = Field(30.0, ge=5, description="the broker aborts a transaction left open this "

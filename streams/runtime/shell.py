@@ -112,6 +112,16 @@ class Outbox(Writer):
     def count(self, fn: Callable[[], None]) -> None:
         self.pending.on_commit(fn)
 
+    def scratch(self) -> Outbox:
+        """An empty outbox like this one, for work that may fail half-way: ``take`` it on success,
+        drop it otherwise."""
+        return Outbox(Pending(), self.names, self.serde, self.metrics, self.clock)
+
+    def take(self, other: Outbox) -> None:
+        """Add what ``other`` holds (its outputs and its counters), after what this one holds."""
+        self.pending.items.extend(other.pending.items)
+        self.pending.after.extend(other.pending.after)
+
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

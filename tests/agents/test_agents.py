@@ -162,6 +162,55 @@ def test_generation_dead_letters_garbage_and_bad_prompts_and_keeps_going(deps):
     assert count(deps, "synthstream_dead_letters_total", stage="generation", reason="not_avro") == 1
 
 
+def fused(deps: Deps, verify=None):
+    """Generation registered as a worker that runs verification too registers it."""
+    verify = verify or verification_agent.verifier(deps)
+    return lambda app, d, sinks: generation_agent.register(app, d, sinks, verify=verify)
+
+
+def test_fused_generation_sends_the_verdicts_the_two_stages_would_and_no_generation(deps):
+    slips = dict(PROMPT["params"], error_rate="0.3")  # the solver's seeded slips, which verification rejects
+    prompts = [deps.serde.encode("Prompt", dict(PROMPT, prompt_id=f"p{i}", seed=i, params=slips)) for i in range(40)]
+    one = run_agent(fused(deps), deps, prompts, wait_for=lambda s: len(s.of("verdicts")) == 40)
+    assert one.of("generations") == []
+    gens = run_agent(generation_agent.register, deps, prompts).of("generations")
+    two = run_agent(verification_agent.register, deps, [deps.serde.encode("Generation", g) for g in gens])
+    assert one.of("verdicts") == two.of("verdicts") and one.of("outcomes") == two.of("outcomes")
+    assert [p for r, p in one.partitions if r == "verdicts"] == [p for r, p in two.partitions if r == "verdicts"]
+    verdicts = one.of("verdicts")
+    assert {v["accepted"] for v in verdicts} == {True, False}  # the seeded slips are caught, fused too
+    assert len(one.of("outcomes")) == sum(not v["accepted"] for v in verdicts)
+    accepted = sum(v["accepted"] for v in verdicts)
+    # each stage counts its records, whichever agent ran it (40 generated in each of three runs)
+    assert count(deps, "synthstream_stage_records_total", stage="verification", outcome="accepted") == 2 * accepted
+    assert count(deps, "synthstream_stage_latency_seconds_count", stage="verification") >= 40
+
+
+def test_fused_generation_sends_what_it_cannot_verify_to_the_generations_topic_and_nothing_half_done(deps):
+    real = verification_agent.verifier(deps)
+
+    async def breaks_on_p1(gen, sink) -> None:
+        await real(gen, sink)  # its verdict is written, then it fails: none of it may go out
+        if gen["prompt_id"] == "p1":
+            raise RuntimeError("validator crashed")
+
+    prompts = [deps.serde.encode("Prompt", dict(PROMPT, prompt_id=f"p{i}", seed=i)) for i in range(3)]
+    sinks = run_agent(fused(deps, breaks_on_p1), deps, prompts,
+                      wait_for=lambda s: len(s.of("verdicts")) + len(s.of("generations")) == 3)
+    assert [g["prompt_id"] for g in sinks.of("generations")] == ["p1"]
+    assert sorted(v["prompt_id"] for v in sinks.of("verdicts")) == ["p0", "p2"]
+    assert all(o["prompt_id"] != "p1" for o in sinks.of("outcomes"))
+
+
+def test_a_worker_fuses_generation_and_verification_only_when_it_runs_both_and_the_setting_is_on(tmp_path):
+    from synthstream.streams.app.faust_app import fuses
+
+    on, off = WorkerSettings(data_dir=tmp_path), WorkerSettings(data_dir=tmp_path, fuse=False)
+    assert fuses(on, ["generation", "verification"]) and fuses(on, ["generation", "verification", "dedup", "bias"])
+    assert not fuses(on, ["generation"]) and not fuses(on, ["verification", "dedup"])
+    assert not fuses(off, ["generation", "verification"])
+
+
 def test_verification_rejects_with_reasons_and_an_outcome(deps):
     wrong = dict(GENERATION, answer="3", steps=["2*x + 1 = 5", "2*x = 4", "x = 3"])
     sinks = run_agent(verification_agent.register, deps,

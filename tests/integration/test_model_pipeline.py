@@ -57,8 +57,12 @@ def run_prompts(bootstrap: str, names, spec_path: Path, count: int, proc, timeou
 
 
 def generations(bootstrap: str, names) -> list[dict]:
+    """Every generation the worker made: the generations topic has those it did not verify itself
+    (SYNTHSTREAM_WORKER_FUSE), each verdict holds the one it judged."""
     serde = registry()
-    return [serde.decode(m.value, "Generation")[1] for m in read_to_end(bootstrap, names.generations)]
+    gens = [serde.decode(m.value, "Generation")[1] for m in read_to_end(bootstrap, names.generations)]
+    verdicts = [serde.decode(m.value, "Verdict")[1] for m in read_to_end(bootstrap, names.verdicts)]
+    return gens + [v["generation"] for v in verdicts]
 
 
 def test_a_429_storm_loses_and_duplicates_nothing(names, bootstrap, worker_factory, tmp_path):
