@@ -27,6 +27,7 @@ class OutcomeWatcher:
 
         self.serde = serde
         self.names = names
+        self.accepted_topic = names["accepted-records"]
         self.consumer = kafka_io.consumer(bootstrap, "watch")
         self.parts = [TopicPartition(t, p) for t in (names.outcomes, names["accepted-records"], names["dead-letters"])
                       for p in self._partitions(t)]
@@ -69,7 +70,10 @@ class OutcomeWatcher:
             for msg in messages:
                 n += 1
                 try:
-                    name, record = self.serde.decode(msg.value)
+                    if tp.topic == self.accepted_topic:  # only its prompt id and task: the rest is not decoded
+                        name, record = self.serde.leading(msg.value, ("record_id", "prompt_id", "task"))
+                    else:
+                        name, record = self.serde.decode(msg.value)
                 except DecodeError as exc:
                     self.undecodable += 1
                     logger.warning("watch: undecodable %s[%d]@%d: %s", tp.topic, tp.partition, msg.offset, exc)

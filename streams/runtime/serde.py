@@ -63,6 +63,7 @@ class SchemaRegistry:
     def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
         self._by_name: dict[str, RegisteredSchema] = {}
         self._by_fingerprint: dict[bytes, RegisteredSchema] = {}
+        self._leading_ok: dict[tuple[bytes, tuple[str, ...]], bool] = {}
         repo = _ShortNameRepository(str(schema_dir))
         for name in RECORD_TYPES:
             path = schema_dir / f"{name}.avsc"
@@ -114,8 +115,8 @@ class SchemaRegistry:
         schemaless_writer(buf, entry.parsed, record, strict_allow_default=True)
         return buf.getvalue()
 
-    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
-        """Return (schema name, record); raise DecodeError for anything else."""
+    def _writer(self, data: bytes | None, expected: str | None) -> RegisteredSchema:
+        """The schema ``data`` was written with, from its header; DecodeError if none is."""
         if not data:
             raise DecodeError("empty", "message has no value")
         if len(data) < HEADER_LEN or data[:2] != MARKER:
@@ -126,6 +127,42 @@ class SchemaRegistry:
             raise DecodeError("unknown_schema", f"schema fingerprint {fp:016x} is not in schemas/")
         if expected is not None and entry.name != expected:
             raise DecodeError("wrong_type", f"expected a {expected}, got a {entry.name}")
+        return entry
+
+    def leading(self, data: bytes | None, fields: tuple[str, ...],
+                expected: str | None = None) -> tuple[str, dict[str, str]]:
+        """(schema name, the values of ``fields``) for a reader that needs only those: when the
+        writer's schema begins with exactly these fields, all strings (an accepted record's
+        record_id, prompt_id, task), they are read off the front of the body and the rest is
+        never decoded (a watcher of accepted-records need not decode whole records); otherwise
+        the record is decoded whole. DecodeError as ``decode`` for bad bytes."""
+        entry = self._writer(data, expected)
+        assert data is not None
+        key = (entry.fingerprint, fields)
+        direct = self._leading_ok.get(key)
+        if direct is None:
+            head = entry.parsed.get("fields", [])[:len(fields)]
+            direct = self._leading_ok[key] = [(f["name"], f["type"]) for f in head] == [(f, "string") for f in fields]
+        if not direct:
+            name, record = self.decode(data, expected)
+            return name, {f: record.get(f) for f in fields}
+        out, pos = {}, HEADER_LEN
+        for field in fields:
+            size, pos = _read_long(data, pos, entry.name)
+            end = pos + size
+            if size < 0 or end > len(data):
+                raise DecodeError("corrupt", f"{entry.name} body ends inside its {field}")
+            try:
+                out[field] = bytes(data[pos:end]).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DecodeError("corrupt", f"{entry.name} {field} is not UTF-8: {exc}") from exc
+            pos = end
+        return entry.name, out
+
+    def decode(self, data: bytes | None, expected: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Return (schema name, record); raise DecodeError for anything else."""
+        entry = self._writer(data, expected)
+        assert data is not None
         body = io.BytesIO(data[HEADER_LEN:])
         try:
             record = schemaless_reader(body, entry.parsed, entry.reader)
@@ -134,6 +171,20 @@ class SchemaRegistry:
         if body.tell() != len(data) - HEADER_LEN:
             raise DecodeError("corrupt", f"{entry.name} body has {len(data) - HEADER_LEN - body.tell()} trailing bytes")
         return entry.name, record
+
+
+def _read_long(data: bytes, pos: int, name: str) -> tuple[int, int]:
+    """An Avro long (zig-zag varint) at ``pos``: (value, position after it)."""
+    shift = result = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise DecodeError("corrupt", f"{name} body has a length that does not end")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
 
 
 _default: SchemaRegistry | None = None

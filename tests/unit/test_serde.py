@@ -80,6 +80,42 @@ def test_truncated_and_corrupt_bodies(reg):
     assert exc.value.reason == "corrupt"
 
 
+HEAD = ("record_id", "prompt_id", "task")
+
+
+def test_leading_fields_read_without_decoding_the_rest_agree_with_a_full_decode(reg):
+    for record in (SAMPLES["AcceptedRecord"], dict(SAMPLES["AcceptedRecord"], prompt_id="ünï ✓" * 40, task="")):
+        data = reg.encode("AcceptedRecord", record)
+        assert reg.leading(data, HEAD, "AcceptedRecord") == ("AcceptedRecord", {k: record[k] for k in HEAD})
+    # a schema whose first fields are not these strings is decoded whole, same answer
+    outcome = SAMPLES["Outcome"]
+    assert reg.leading(reg.encode("Outcome", outcome), ("prompt_id", "outcome")) == (
+        "Outcome", {"prompt_id": outcome["prompt_id"], "outcome": outcome["outcome"]})
+
+
+def test_leading_fields_of_an_earlier_schema_version_and_of_bad_bytes(reg):
+    from fastavro import schemaless_writer
+
+    record = SAMPLES["AcceptedRecord"]
+    for old in (e for e in reg.historical() if e.name == "AcceptedRecord"):
+        fields = {f["name"] for f in old.parsed["fields"]}
+        written = {k: v for k, v in record.items() if k in fields}
+        lineage = {f["name"] for f in next(f for f in old.parsed["fields"] if f["name"] == "lineage")["type"]["fields"]}
+        written["lineage"] = {k: v for k, v in record["lineage"].items() if k in lineage}
+        buf = io.BytesIO()
+        schemaless_writer(buf, old.parsed, written)
+        assert reg.leading(MARKER + old.fingerprint + buf.getvalue(), HEAD)[1] == {k: record[k] for k in HEAD}
+    data = reg.encode("AcceptedRecord", record)
+    for bad, reason in ((data[:12], "corrupt"), (data[:10] + b"\xff" * 12, "corrupt"), (b"junk", "not_avro"),
+                        (data[:10] + b"\x04\xff\xfe" + data[13:], "corrupt")):  # cut; endless varint; not UTF-8
+        with pytest.raises(DecodeError) as exc:
+            reg.leading(bad, HEAD)
+        assert exc.value.reason == reason
+    with pytest.raises(DecodeError) as exc:
+        reg.leading(reg.encode("Outcome", SAMPLES["Outcome"]), ("prompt_id",), "AcceptedRecord")
+    assert exc.value.reason == "wrong_type"
+
+
 def test_wrong_type_is_rejected(reg):
     with pytest.raises(DecodeError) as exc:
         reg.decode(reg.encode("Outcome", SAMPLES["Outcome"]), expected="Prompt")
