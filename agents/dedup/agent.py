@@ -153,6 +153,6 @@ def register(app: faust.App, deps: Deps, sinks: Sinks) -> None:
             return
         try:
             await run_transactional_stage(STAGE, stream, handle, sinks, txns, forget=index.forget,
-                                          lock=writing, max_batch=w.dedup_batch)
+                                          lock=writing, max_batch=w.dedup_batch, linger_s=w.dedup_linger_ms / 1000)
         finally:
             await txns.close()

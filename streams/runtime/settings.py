@@ -127,6 +127,10 @@ class WorkerSettings(BaseSettings):
                        "workers without verification generate. false: every generation goes through that topic")
     dedup_batch: int = Field(500, ge=1, description="most verdicts dedup handles and commits in one transaction "
                              "(it takes what has arrived, up to this)")
+    dedup_linger_ms: float = Field(20.0, ge=0, le=5000, description="how long dedup waits for more verdicts when "
+                                   "fewer than dedup_batch have arrived, before it commits what it has (once per "
+                                   "batch): fewer, larger transactions, at this much more latency per record "
+                                   "(docs/BENCHMARKS.md); 0: commit what has arrived at once")
     transaction_timeout_s: float = Field(30.0, ge=5, description="the broker aborts a transaction left open this "
                                          "long (a worker that died mid-batch and that nobody replaced); until "
                                          "then read_committed readers wait behind it")

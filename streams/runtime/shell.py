@@ -300,7 +300,7 @@ async def _handle_into(stage: str, message: Any, handle: BatchHandler, out: Outb
 
 async def run_transactional_stage(stage: str, stream: Any, handle: BatchHandler, sinks: Sinks,
                                   txns: PartitionTransactions, *, forget: Callable[[int], None], lock: asyncio.Lock,
-                                  max_batch: int = 500) -> None:
+                                  max_batch: int = 500, linger_s: float = 0.0) -> None:
     """The loop of a stage whose outputs are exactly-once: the records that arrived together
     (up to ``max_batch``, those already waiting when one is taken) are handled per input
     partition into an outbox, and its outputs go out with the consumed offsets in one
@@ -311,13 +311,25 @@ async def run_transactional_stage(stage: str, stream: Any, handle: BatchHandler,
     committed), and the batch is handled again from scratch while the partition is still ours
     (``txns.owns``); a fenced producer on a partition that moved to another worker gives it up. The
     ``lock`` is held while a batch is handled and committed (a snapshot taken under it holds
-    committed state only)."""
+    committed state only).
+
+    A batch that is not full when nothing more is waiting waits ``linger_s`` once for more
+    (then takes what came meanwhile): a transaction costs the worker and the broker about as much
+    as some dozens of records (its control requests and the markers it writes on every partition
+    it touched), so a stream that trickles in must not commit a transaction per few records."""
     stream.enable_acks = False  # acked below, after the commit
     batch: list[Any] = []
+    lingered = False
     async for event in stream.events():
         batch.append(event)
         if len(batch) < max_batch and not stream.channel.empty():
             continue  # more have arrived already: take them into this batch
+        if linger_s > 0 and not lingered and len(batch) < max_batch:
+            lingered = True
+            await asyncio.sleep(linger_s)
+            if not stream.channel.empty():
+                continue
+        lingered = False
         events, batch = batch, []
         by_partition: dict[int, list[Any]] = {}
         for ev in events:

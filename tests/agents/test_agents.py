@@ -298,7 +298,9 @@ def test_dedup_sends_nothing_for_a_redelivered_verdict_exactly_once(deps):
     """Its record, entry and outcome were committed in one transaction when it was first kept:
     sending them again would be the duplicate trainers see."""
     deps = exactly_once(deps)
-    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2)
+    sinks = run_agent(dedup_agent.register, deps, [deps.serde.encode("Verdict", VERDICT)] * 2,
+                      wait_for=lambda s: count(deps, "synthstream_stage_records_total", stage="dedup",
+                                               outcome="replayed") == 1)
     [record] = sinks.of("accepted-records")
     assert record["prompt_id"] == VERDICT["prompt_id"]
     assert sinks.of("outcomes") == []  # the record is the outcome
@@ -325,6 +327,25 @@ def test_dedup_redoes_a_batch_whose_transaction_failed_from_a_rebuilt_index(deps
     assert count(deps, "synthstream_stage_records_total", stage="dedup", outcome="replayed") == 0
     assert count(deps, "synthstream_dedup_hits_total", kind="exact") == 1
     assert sinks.txns.offsets[-1][1] >= 2  # the group's offset moved past both, with them
+
+
+def test_dedup_waits_for_more_verdicts_before_it_commits_a_batch_that_is_not_full(deps):
+    """Verdicts that come one at a time: with a linger, the one that came meanwhile joins the
+    batch (fewer transactions); without, each is committed alone. Nothing waits for ever."""
+    verdicts = [dict(VERDICT, prompt_id=f"t-{i}", generation=dict(GENERATION, prompt_id=f"t-{i}",
+                                                                     equation=f"2*x + {i} = {i + 4}", answer="2"))
+                for i in range(3)]
+    commits = {}
+    for linger_ms in (0.0, 300.0):
+        d = exactly_once(deps)
+        d.worker = d.worker.model_copy(update={"dedup_linger_ms": linger_ms})
+        d.metrics = Metrics(CollectorRegistry())
+        sinks = run_agent(dedup_agent.register, d, [d.serde.encode("Verdict", v) for v in verdicts],
+                          wait_for=lambda s: len(s.of("accepted-records")) == 3)
+        assert sorted(r["prompt_id"] for r in sinks.of("accepted-records")) == ["t-0", "t-1", "t-2"]
+        assert sinks.txns.offsets[-1][1] == 3  # the offset moved past all three, with them
+        commits[linger_ms] = len(sinks.txns.offsets)
+    assert commits[0.0] == 3 and commits[300.0] < 3
 
 
 def test_verification_counts_verdicts_by_reason_and_times_the_sandbox(deps, sandbox):
