@@ -99,11 +99,15 @@ def scrape_spend(urls: list[str], timeout_s: float = 5.0) -> Spend | None:
 
 
 def worker_layout(cores: int | None = None) -> list[list[str]]:
-    """Stages per worker process: one process per core, split where the records hand over."""
+    """Stages per worker process, split where the records hand over: on one core, one process;
+    else three, generation+verification (fused: streams/app/faust_app.py), dedup and bias. A
+    worker is one event loop, which waits on the broker part of the time (dedup's commits, the
+    deliveries), so two processes left a quarter of 2 cores idle while each was the limit
+    (docs/BENCHMARKS.md: 1,286 against 1,771 accepted records/s)."""
     cores = cores or os.cpu_count() or 1
     if cores < 2:
         return [list(STAGE_NAMES)]
-    return [["generation", "verification"], ["dedup", "bias"]]
+    return [["generation", "verification"], ["dedup"], ["bias"]]
 
 
 def start_worker(spec: Path, settings: Settings, log_path: Path, stages: list[str] | None = None) -> subprocess.Popen:
