@@ -21,6 +21,7 @@ Metrics:  synthstream_stage_records_total{stage="generation"}, synthstream_stage
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,13 +46,15 @@ def register(app: faust.App, deps: Deps, sinks: Sinks, verify: Verify | None = N
     what it generates, with up to ``verify_in_flight`` records at once (the jail's or a judge's)."""
     client, concurrency = deps.model_client, max(1, deps.generation_concurrency)
     verifying = deps.metrics.latency.labels("verification")
+    verify_slots = asyncio.Semaphore(max(1, verify_in_flight))  # as many as the verification agent would
 
     async def verified_here(gen: Generation, out: Outbox) -> bool:
         """Verify ``gen`` into ``out``; False (and nothing in ``out``) when verification fails."""
         assert verify is not None
         scratch, started = out.scratch(), time.perf_counter()
         try:
-            await verify(gen, scratch)
+            async with verify_slots:
+                await verify(gen, scratch)
         except Exception as exc:  # PoisonRecord or a bug: the verification agent deals with it
             logger.warning("%s: could not verify %s here (%s: %s); it goes to the generations topic",
                            STAGE, gen.get("prompt_id"), type(exc).__name__, exc)
