@@ -244,7 +244,10 @@ class DedupIndex:
                 hits[slot] += 1
             elif len(slot) <= limit:
                 hits.update(slot)
-        # most shared bands first (ties: in the order first hit), at most max_candidates
+        # most shared bands first (ties: in the order first hit), at most max_candidates; a stable
+        # sort when all fit (most_common's heap costs more than the few candidates a record has)
+        if len(hits) <= self.params.max_candidates:
+            return sorted(hits, key=hits.__getitem__, reverse=True)
         return [ordinal for ordinal, _ in hits.most_common(self.params.max_candidates)]
 
     def _confirm(self, norm: str, candidates: list[int], thresholds: tuple[float, float]) -> tuple[str, float] | None:
