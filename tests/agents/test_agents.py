@@ -128,7 +128,7 @@ def test_generation_turns_a_prompt_into_a_generation_with_lineage(deps):
     sinks = run_agent(generation_agent.register, deps, [deps.serde.encode("Prompt", PROMPT)])
     [gen] = sinks.of("generations")
     assert gen["prompt_id"] == PROMPT["prompt_id"] and gen["steps"] and gen["answer"]
-    assert gen["lineage"]["generator"] == "math.linear@2" and gen["lineage"]["model"] == "procedural"
+    assert gen["lineage"]["generator"] == "math.linear@3" and gen["lineage"]["model"] == "procedural"
     assert gen["usage"] is None and gen["messages"][0]["content"] == gen["problem"]
     assert gen["lineage"]["generated_at"] == 1_800_000_000_000
     assert gen["lineage"]["prompted_at"] == PROMPT["lineage"]["prompted_at"]

@@ -84,7 +84,7 @@ def test_a_429_storm_loses_and_duplicates_nothing(names, bootstrap, worker_facto
     assert set(per_prompt) == set(ids) and max(per_prompt.values()) == 1  # one generation per prompt
     assert all(g["usage"]["requests"] == 1 and g["usage"]["attempts"] >= 1 for g in gens)
     assert sum(g["usage"]["attempts"] for g in gens) == 80 + 150  # every 429 was retried, once each
-    assert all(g["lineage"]["model"] == "fake-model" and g["lineage"]["generator"] == "math.linear@2" for g in gens)
+    assert all(g["lineage"]["model"] == "fake-model" and g["lineage"]["generator"] == "math.linear@3" for g in gens)
 
 
 def test_a_server_that_keeps_failing_ends_in_dead_letters_with_its_error(names, bootstrap, worker_factory, tmp_path):

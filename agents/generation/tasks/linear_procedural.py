@@ -76,7 +76,8 @@ def solve_steps(eq: Equation) -> list[tuple[str, str]]:
     steps = [("Start from the equation", eq.text())]
     if eq.b != 0:
         verb = "Subtract" if eq.b > 0 else "Add"
-        steps.append((f"{verb} {fmt(abs(eq.b))} on both sides", f"{coef_term(eq.a)} = {fmt(moved)}"))
+        steps.append((f"{verb} {fmt(abs(eq.b))} {'from' if eq.b > 0 else 'to'} both sides",
+                      f"{coef_term(eq.a)} = {fmt(moved)}"))
     if eq.a != 1:
         steps.append((f"Divide both sides by {fmt(eq.a)}", f"x = {fmt(eq.solution)}"))
     return steps

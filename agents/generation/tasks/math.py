@@ -334,7 +334,8 @@ def _slip(rng: random.Random, truth: Value) -> Value:
 
 
 class MathTask(Task):
-    version = 2  # 2: divisions by a fraction written with parentheses, '(36/7) / (1/5)'
+    version = 3  # 2: divisions by a fraction written with parentheses, '(36/7) / (1/5)'; 3: the procedural
+    # linear steps say "Subtract 3 from both sides" / "Add 3 to both sides" (they said "on both sides")
     solvers = ("procedural", "model")
     params_model = MathParams
     default_instructions = ("Solve the problem step by step and give the exact answer.",
