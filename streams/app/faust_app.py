@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 import faust
 
@@ -55,6 +56,18 @@ def _read_committed_transport(app: faust.App) -> object:
     return transport(app.conf.broker_consumer, app)
 
 
+class App(faust.App):
+    """Faust's app without its per-message Monitor sensor: it keeps statistics of every event,
+    message and send for Faust's web views, which the workers do not serve (their metrics are
+    synthstream_*), and cost 3-5 % of each worker's CPU (docs/BENCHMARKS.md). Faust's own direct
+    calls to ``app.monitor`` (commit and end-offset tracking) still find it."""
+
+    def on_init_dependencies(self) -> Iterable[Any]:
+        services = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return services
+
+
 def group_id(prefix: str, app_id: str, stages: list[str]) -> str:
     """The Faust app id, which is the consumer group, of a worker hosting ``stages``."""
     group = app_id if set(stages) == set(STAGE_NAMES) else f"{app_id}-{'_'.join(stages)}"
@@ -70,7 +83,7 @@ def build_app(kafka: KafkaSettings, worker: WorkerSettings, deps: Deps,
     # One consumer group per set of stages: workers hosting different stages must not share a
     # group (Faust's assignor expects every member to consume the same topics).
     # '+' is not allowed in topic names, and Faust names an internal topic after the app id
-    app = faust.App(
+    app = App(
         group_id(kafka.topic_prefix, worker.app_id, stages),
         broker=f"kafka://{kafka.bootstrap_servers}",
         store="memory://",

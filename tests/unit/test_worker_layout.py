@@ -1,4 +1,4 @@
-"""How `run` splits the stages over worker processes, and what the Kafka clients need to be fast."""
+"""How `run` splits the stages over worker processes, and what the workers and Kafka clients need to be fast."""
 
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ def test_kafka_python_checks_crcs_with_the_c_module():
     from kafka.record import util
 
     assert util.crc32c_c is not None
+
+
+def test_the_workers_faust_app_keeps_no_per_message_monitor():
+    from synthstream.streams.app.faust_app import App
+
+    app = App("t-monitor", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
+    app.on_init_dependencies()
+    assert app.monitor not in list(app.sensors) and app.monitor is not None
