@@ -192,15 +192,15 @@ def backlog(bootstrap: str, topic: str, group: str, read_at_most: int = 200_000)
 
     from synthstream.streams.runtime import kafka_io
 
-    from kafka.errors import CoordinatorNotAvailableError, NotCoordinatorError
+    from kafka.errors import CoordinatorLoadInProgressError, CoordinatorNotAvailableError, NotCoordinatorError
 
     admin, consumer = kafka_io.admin(bootstrap, "run-backlog"), kafka_io.consumer(bootstrap, "run-backlog")
     try:
-        for attempt in range(40):  # a new cluster creates its offsets topic at the first group lookup
-            try:
+        for attempt in range(40):  # a new cluster creates its offsets topic at the first group lookup, and a
+            try:                   # broker just started loads it before it answers for its groups
                 committed = admin.list_group_offsets({group: None}).get(group, {})
                 break
-            except (CoordinatorNotAvailableError, NotCoordinatorError):
+            except (CoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
                 if attempt == 39:
                     raise
                 time.sleep(0.5)

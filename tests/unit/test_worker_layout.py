@@ -1,4 +1,4 @@
-"""How `run` splits the stages over worker processes, and what the workers and Kafka clients need to be fast."""
+"""How `run` starts: the stages over worker processes, the backlog it counts first, and what the workers and Kafka clients need to be fast."""
 
 from __future__ import annotations
 
@@ -30,3 +30,47 @@ def test_the_workers_faust_app_keeps_no_per_message_monitor():
     app = App("t-monitor", broker="kafka://127.0.0.1:1", store="memory://", web_enabled=False)
     app.on_init_dependencies()
     assert app.monitor not in list(app.sensors) and app.monitor is not None
+
+
+def test_run_waits_for_a_just_started_broker_to_load_its_groups_before_counting_the_backlog(monkeypatch):
+    """A broker started a moment ago answers a group's offsets with CoordinatorLoadInProgress
+    while it loads them: `run --fresh` failed on it. It is asked again, as for a missing coordinator."""
+    from kafka import TopicPartition
+    from kafka.errors import CoordinatorLoadInProgressError
+    from kafka.structs import OffsetAndMetadata
+
+    from synthstream.streams.app import runner
+    from synthstream.streams.runtime import kafka_io
+
+    tp = TopicPartition("p.prompts", 0)
+
+    class Admin:
+        calls = 0
+
+        def list_group_offsets(self, groups):
+            Admin.calls += 1
+            if Admin.calls < 3:
+                raise CoordinatorLoadInProgressError("loading")
+            return {"g": {tp: OffsetAndMetadata(7, "", -1)}}
+
+        def close(self):
+            pass
+
+    class Consumer:
+        def partitions_for_topic(self, topic):
+            return {0}
+
+        def end_offsets(self, parts):
+            return {tp: 7}
+
+        def beginning_offsets(self, parts):
+            return {tp: 0}
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(kafka_io, "admin", lambda *a, **k: Admin())
+    monkeypatch.setattr(kafka_io, "consumer", lambda *a, **k: Consumer())
+    monkeypatch.setattr(runner.time, "sleep", lambda s: None)
+    waiting = runner.backlog("127.0.0.1:1", "p.prompts", "g")
+    assert Admin.calls == 3 and waiting.waiting == 0 and waiting.ends == {0: 7}
